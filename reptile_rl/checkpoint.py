@@ -1,0 +1,151 @@
+"""Safe files: checkpoints and policies as safetensors plus JSON, written atomically.
+
+Nothing here ever unpickles. A file is a safetensors archive (a JSON header and raw tensor
+bytes) whose metadata holds our JSON record and a SHA-256 checksum of the tensors and record,
+verified on every load. Writes go to a temporary file in the same folder, are flushed to disk,
+then renamed over the target: a crash or a full disk leaves either the old file or the new
+one, never a broken one.
+
+SB3's own ``.zip`` format (``meta_policy.zip``, written for users of plain SB3) contains
+pickled objects and must only be loaded from trusted sources; our commands never load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_safetensors_bytes
+from safetensors.numpy import save as save_safetensors_bytes
+
+from reptile_rl.params import Params
+
+FORMAT = "reptile-rl"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is missing, truncated, corrupt or of the wrong kind."""
+
+
+def _checksum(tensors: Params, record_json: str) -> str:
+    digest = hashlib.sha256(record_json.encode())
+    for name in sorted(tensors):
+        value = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Raises:
+        OSError: If the folder is not writable or the disk is full; ``path`` is then untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode())
+
+
+def save(path: Path, tensors: Params, record: dict[str, Any]) -> None:
+    """Atomically write tensors and a JSON-serialisable record to a verified safetensors file.
+
+    Args:
+        path: Target file (usually ``*.safetensors``).
+        tensors: Named arrays.
+        record: JSON-serialisable data; ``record["kind"]`` says what the file is.
+    """
+    record_json = json.dumps({"format": FORMAT, "version": VERSION, **record}, sort_keys=True)
+    metadata = {"record": record_json, "sha256": _checksum(tensors, record_json)}
+    arrays = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+    atomic_write_bytes(path, save_safetensors_bytes(arrays, metadata=metadata))
+
+
+def load(path: Path, kind: str | None = None) -> tuple[Params, dict[str, Any]]:
+    """Read and verify a file written by :func:`save`; never unpickles.
+
+    Args:
+        path: The file.
+        kind: If given, the ``kind`` the record must have.
+
+    Returns:
+        The tensors and the record.
+
+    Raises:
+        CheckpointError: If the file is missing, not ours, truncated, corrupt or of another kind.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        tensors = load_safetensors_bytes(data)
+        metadata = _metadata(data)
+    except (SafetensorError, ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not a reptile-rl file or truncated ({error})") from None
+    record_json = metadata.get("record")
+    if record_json is None or "sha256" not in metadata:
+        raise CheckpointError(f"{path}: not a reptile-rl file (no record in its metadata)")
+    if _checksum(tensors, record_json) != metadata["sha256"]:
+        raise CheckpointError(f"{path}: corrupt (checksum mismatch)")
+    record = json.loads(record_json)
+    if record.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a reptile-rl file")
+    if record.get("version") != VERSION:
+        raise CheckpointError(f"{path}: file version {record.get('version')}, expected {VERSION}")
+    if kind is not None and record.get("kind") != kind:
+        raise CheckpointError(f"{path}: a {record.get('kind')!r} file, expected a {kind!r} file")
+    return tensors, record
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """Read the ``__metadata__`` of a safetensors byte string (a JSON header, no code)."""
+    if len(data) < 8:
+        raise ValueError("file shorter than a safetensors header")
+    header_size = int.from_bytes(data[:8], "little")
+    if header_size > len(data) - 8:
+        raise ValueError("header runs past the end of the file")
+    header = json.loads(data[8 : 8 + header_size].decode())
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise ValueError("metadata is not a JSON object")
+    return metadata
+
+
+def split_prefixed(tensors: Params, prefix: str) -> Params:
+    """Return the tensors named ``prefix + name``, keyed by ``name``."""
+    return {
+        name[len(prefix) :]: value for name, value in tensors.items() if name.startswith(prefix)
+    }
+
+
+def prefixed(tensors: Params, prefix: str) -> Params:
+    """Return ``tensors`` with ``prefix`` prepended to every name."""
+    return {prefix + name: value for name, value in tensors.items()}

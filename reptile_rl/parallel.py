@@ -1,0 +1,231 @@
+"""Where inner loops run: in-process (serial) or on Ray actors, behind one interface.
+
+Both backends return bit-identical results for the same inputs: every adaptation is seeded by
+its job, runs with one torch thread, and results come back in job order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+
+from reptile_rl.config import Config, ConfigError, InnerConfig, ParallelConfig, config_to_yaml
+from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop
+from reptile_rl.params import Params
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSpec:
+    """What a worker's :class:`InnerLoop` is built from.
+
+    Attributes:
+        config: The run configuration.
+        oracle: Observe the task (oracle baseline).
+        inner: PPO settings replacing ``config.inner`` (e.g. for evaluation).
+    """
+
+    config: Config
+    oracle: bool = False
+    inner: InnerConfig | None = None
+
+    @property
+    def key(self) -> str:
+        """A string that identifies equal specs (workers cache one loop per key)."""
+        inner = "" if self.inner is None else repr(dataclasses.asdict(self.inner))
+        return f"{config_to_yaml(self.config)}|{self.oracle}|{inner}"
+
+
+class _Loops:
+    """A worker's cache of inner loops, one per spec."""
+
+    def __init__(self) -> None:
+        torch.set_num_threads(1)
+        self._loops: dict[str, InnerLoop] = {}
+
+    def get(self, spec: LoopSpec) -> InnerLoop:
+        key = spec.key
+        if key not in self._loops:
+            self._loops[key] = InnerLoop(spec.config, oracle=spec.oracle, inner=spec.inner)
+        return self._loops[key]
+
+    def adapt(
+        self, spec: LoopSpec, theta: Params, job: AdaptJob, optimizer_state: Params | None
+    ) -> AdaptResult:
+        loop = self.get(spec)  # a failure to build the loop is a set-up error: let it raise
+        try:
+            return loop.adapt(theta, job, optimizer_state)
+        except Exception as error:  # one task's failure must not end the run (issue 8)
+            logger.exception("adaptation to %s failed", job.task)
+            return AdaptResult.failure(error)
+
+    def close(self) -> None:
+        for loop in self._loops.values():
+            loop.close()
+        self._loops.clear()
+
+
+class Backend(Protocol):
+    """Runs adaptations; results are returned in job order."""
+
+    workers: int
+
+    def adapt(
+        self,
+        spec: LoopSpec,
+        theta: Params | Sequence[Params],
+        jobs: Sequence[AdaptJob],
+        optimizer_state: Params | None = None,
+    ) -> list[AdaptResult]:
+        """Adapt ``theta`` (one for all jobs, or one per job) to each job's task."""
+        ...
+
+    def close(self) -> None:
+        """Release workers."""
+        ...
+
+
+def _per_job(theta: Params | Sequence[Params], count: int) -> list[Params]:
+    if isinstance(theta, dict):
+        return [theta] * count
+    thetas = list(theta)
+    if len(thetas) != count:
+        raise ValueError(f"got {len(thetas)} parameter sets for {count} jobs")
+    return thetas
+
+
+class SerialBackend:
+    """Runs every adaptation in this process, one after the other (one torch thread)."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self._loops = _Loops()
+
+    def adapt(
+        self,
+        spec: LoopSpec,
+        theta: Params | Sequence[Params],
+        jobs: Sequence[AdaptJob],
+        optimizer_state: Params | None = None,
+    ) -> list[AdaptResult]:
+        """Adapt in job order."""
+        thetas = _per_job(theta, len(jobs))
+        return [
+            self._loops.adapt(spec, t, job, optimizer_state)
+            for t, job in zip(thetas, jobs, strict=True)
+        ]
+
+    def close(self) -> None:
+        """Close the environments."""
+        self._loops.close()
+
+
+class RayBackend:
+    """Runs adaptations on Ray actors, each with its own reused PPO and envs.
+
+    Parameters go to the object store once per call (``ray.put``); results come back as NumPy
+    arrays. Actors restart when their process dies and Ray re-runs the interrupted call
+    (``max_restarts=-1``, ``max_task_retries=-1``); since every job is seeded, a re-run gives
+    the same result.
+
+    Args:
+        workers: Number of actors (one CPU each).
+        address: ``None`` starts a local Ray with ``num_cpus=workers``; ``"auto"`` or a
+            ``ray://`` URL joins an existing cluster.
+    """
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            init_args: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": False,
+            }
+            if address is None:
+                init_args["num_cpus"] = workers
+            else:
+                init_args["address"] = address
+            ray.init(**init_args)
+        self._ray = ray
+        actor_class: Any = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_Loops)
+        self.workers = workers
+        self.actors: list[Any] = [actor_class.remote() for _ in range(workers)]
+
+    def adapt(
+        self,
+        spec: LoopSpec,
+        theta: Params | Sequence[Params],
+        jobs: Sequence[AdaptJob],
+        optimizer_state: Params | None = None,
+    ) -> list[AdaptResult]:
+        """Spread jobs over the actors, an idle actor taking the next job."""
+        ray = self._ray
+        if isinstance(theta, dict):
+            theta_refs = [ray.put(theta)] * len(jobs)
+        else:
+            theta_refs = [ray.put(t) for t in _per_job(theta, len(jobs))]
+        spec_ref = ray.put(spec)
+        state_ref = ray.put(optimizer_state)
+        pending: dict[Any, tuple[int, Any]] = {}  # result ref -> (job index, actor)
+        results: list[AdaptResult | None] = [None] * len(jobs)
+        idle = list(self.actors)
+        next_job = 0
+        while next_job < len(jobs) or pending:
+            while idle and next_job < len(jobs):
+                actor = idle.pop(0)
+                ref = actor.adapt.remote(spec_ref, theta_refs[next_job], jobs[next_job], state_ref)
+                pending[ref] = (next_job, actor)
+                next_job += 1
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            index, actor = pending.pop(done)
+            results[index] = ray.get(done)
+            idle.append(actor)
+        return [result for result in results if result is not None]
+
+    def close(self) -> None:
+        """Stop the actors (Ray itself stays up for the process)."""
+        for actor in self.actors:
+            self._ray.kill(actor)
+        self.actors = []
+
+
+def ray_available() -> bool:
+    """Whether the optional ``ray`` extra is installed."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def resolve_backend(parallel: ParallelConfig) -> str:
+    """Return ``"serial"`` or ``"ray"`` for a configuration, before any work starts.
+
+    Raises:
+        ConfigError: If Ray is asked for but not installed.
+    """
+    if parallel.backend == "serial":
+        return "serial"
+    if parallel.backend == "ray":
+        if not ray_available():
+            raise ConfigError(
+                "parallel.backend: 'ray' needs the ray extra: pip install 'reptile-rl[ray]'"
+            )
+        return "ray"
+    if parallel.workers > 1 or parallel.address is not None:
+        if ray_available():
+            return "ray"
+        logger.warning("Ray is not installed; running %d workers serially", parallel.workers)
+    return "serial"
+
+
+def make_backend(parallel: ParallelConfig) -> Backend:
+    """Create the backend a configuration asks for (see :func:`resolve_backend`)."""
+    if resolve_backend(parallel) == "ray":
+        return RayBackend(parallel.workers, parallel.address)
+    return SerialBackend()

@@ -1,0 +1,154 @@
+"""Pure parameter arithmetic on named arrays: the whole of Reptile's maths.
+
+Parameters are ``dict[str, np.ndarray]`` (a policy's ``state_dict`` as NumPy). Every function
+here is pure -- no SB3, no torch, no I/O -- and returns new arrays, so each has a known-answer
+test. Sums run in a fixed order (the order of the list given), which keeps results bit-identical
+whatever the number of workers that produced the inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Params = dict[str, np.ndarray]
+
+
+def subtract(a: Params, b: Params) -> Params:
+    """Return ``a - b``, name by name."""
+    return {name: a[name] - b[name] for name in a}
+
+
+def add(a: Params, b: Params) -> Params:
+    """Return ``a + b``, name by name."""
+    return {name: a[name] + b[name] for name in a}
+
+
+def scale(a: Params, factor: float) -> Params:
+    """Return ``factor * a``, keeping each array's dtype."""
+    return {name: (a[name] * factor).astype(a[name].dtype) for name in a}
+
+
+def average(params: Sequence[Params]) -> Params:
+    """Return the mean of several parameter sets, summed in list order."""
+    if not params:
+        raise ValueError("cannot average an empty list of parameters")
+    total = {name: value.copy() for name, value in params[0].items()}
+    for other in params[1:]:
+        for name in total:
+            total[name] += other[name]
+    return {name: (value / len(params)).astype(value.dtype) for name, value in total.items()}
+
+
+def interpolate(a: Params, b: Params, fraction: float) -> Params:
+    """Return ``a + fraction * (b - a)``: ``a`` at 0, ``b`` at 1."""
+    return add(a, scale(subtract(b, a), fraction))
+
+
+def all_finite(params: Params) -> bool:
+    """Whether every value is finite (no NaN or infinity)."""
+    return all(bool(np.isfinite(value).all()) for value in params.values())
+
+
+def select(names: Iterable[str], exclude: Sequence[str]) -> list[str]:
+    """Return the names that match none of the ``exclude`` regular expressions (``re.search``)."""
+    patterns = [re.compile(pattern) for pattern in exclude]
+    return [name for name in names if not any(p.search(name) for p in patterns)]
+
+
+def linear_schedule(start: float, end: float, step: int, total: int) -> float:
+    """Anneal linearly from ``start`` at step 0 to ``end`` at step ``total - 1``."""
+    if total <= 1:
+        return start
+    return start + (end - start) * step / (total - 1)
+
+
+@dataclass(frozen=True)
+class AdamState:
+    """Moment estimates of the outer Adam optimizer (Kingma and Ba 2015).
+
+    Attributes:
+        step: Number of updates taken so far.
+        first_moment: Exponential average of gradients, per parameter.
+        second_moment: Exponential average of squared gradients, per parameter.
+    """
+
+    step: int
+    first_moment: Params
+    second_moment: Params
+
+    @classmethod
+    def zeros_like(cls, params: Params) -> AdamState:
+        """A fresh state for ``params``."""
+        zeros = {name: np.zeros_like(value) for name, value in params.items()}
+        return cls(0, zeros, {name: value.copy() for name, value in zeros.items()})
+
+
+def adam_step(
+    params: Params,
+    gradient: Params,
+    state: AdamState,
+    learning_rate: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    epsilon: float = 1e-8,
+) -> tuple[Params, AdamState]:
+    """One Adam update of ``params`` against ``gradient``, with bias correction.
+
+    Returns:
+        The new parameters and the new optimizer state.
+    """
+    beta1, beta2 = betas
+    step = state.step + 1
+    new_params: Params = {}
+    first: Params = {}
+    second: Params = {}
+    for name, value in params.items():
+        grad = gradient[name]
+        first[name] = (beta1 * state.first_moment[name] + (1 - beta1) * grad).astype(value.dtype)
+        second[name] = (beta2 * state.second_moment[name] + (1 - beta2) * grad * grad).astype(
+            value.dtype
+        )
+        corrected_first = first[name] / (1 - beta1**step)
+        corrected_second = second[name] / (1 - beta2**step)
+        update = learning_rate * corrected_first / (np.sqrt(corrected_second) + epsilon)
+        new_params[name] = (value - update).astype(value.dtype)
+    return new_params, AdamState(step, first, second)
+
+
+def reptile_update(
+    theta: Params,
+    adapted: Sequence[Params],
+    step_size: float,
+    meta_learned: Sequence[str] | None = None,
+    adam: AdamState | None = None,
+    adam_betas: tuple[float, float] = (0.9, 0.999),
+) -> tuple[Params, AdamState | None]:
+    """Reptile's outer update (Nichol, Achiam and Schulman 2018, Algorithm 2, batched).
+
+    Plain: ``theta <- theta + step_size * mean_i(phi_i - theta)``. With ``adam``, the Reptile
+    direction is treated as a negative gradient, ``g = -mean_i(phi_i - theta)``, and fed to
+    Adam with learning rate ``step_size`` (the paper's remark that Reptile can use any
+    gradient-based optimizer on this direction).
+
+    Args:
+        theta: Current meta-parameters.
+        adapted: Adapted parameters ``phi_i``, one per task of the meta-batch.
+        step_size: The outer step size ``eps`` (or Adam's learning rate).
+        meta_learned: Names to update; others keep their value. ``None`` updates all.
+        adam: Adam state, to use Adam instead of plain interpolation.
+        adam_betas: Adam's moment decay rates.
+
+    Returns:
+        The new meta-parameters and the new Adam state (``None`` without Adam).
+    """
+    names = list(theta) if meta_learned is None else list(meta_learned)
+    current = {name: theta[name] for name in names}
+    direction = average([subtract({name: phi[name] for name in names}, current) for phi in adapted])
+    if adam is None:
+        updated, new_adam = add(current, scale(direction, step_size)), None
+    else:
+        updated, new_adam = adam_step(current, scale(direction, -1.0), adam, step_size, adam_betas)
+    return {**theta, **updated}, new_adam

@@ -1,0 +1,106 @@
+"""What a training run writes for people: ``progress.csv``, TensorBoard events, a progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from reptile_rl.checkpoint import atomic_write_text
+
+
+def progress_columns(updates: int, measured_final: bool) -> list[str]:
+    """The columns of ``progress.csv`` for ``updates`` inner updates."""
+    after = [f"return_after_{k}" for k in range(1, updates + measured_final)]
+    return ["iteration", "env_steps", "wall_s", "eps", "return_pre", *after, "tasks_dropped"]
+
+
+class RunLog:
+    """Appends one row per meta-iteration to ``progress.csv`` and TensorBoard.
+
+    On resume, rows from iterations at or after ``start_iteration`` (written after the last
+    checkpoint, before a crash) are dropped from the CSV and purged from TensorBoard.
+
+    Args:
+        run_dir: The run directory.
+        columns: CSV header.
+        start_iteration: First iteration this process will log.
+        total_iterations: For the progress bar.
+        progress: Show a progress bar on stderr.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        columns: list[str],
+        start_iteration: int,
+        total_iterations: int,
+        progress: bool,
+    ) -> None:
+        self.path = run_dir / "progress.csv"
+        self.columns = columns
+        self._keep_rows_before(start_iteration)
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns)
+        if self.path.stat().st_size == 0:
+            self._writer.writeheader()
+        # Imported here: TensorBoard's import is slow and only training needs it.
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_iteration)
+        self._bar = tqdm(
+            total=total_iterations,
+            initial=start_iteration,
+            desc="meta-iterations",
+            unit="it",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+
+    def _keep_rows_before(self, iteration: int) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as file:
+            rows = [row for row in csv.DictReader(file) if int(row["iteration"]) < iteration]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+    def record(
+        self, row: dict[str, Any], scalars: dict[str, float], steps_per_second: float
+    ) -> None:
+        """Log one meta-iteration.
+
+        Args:
+            row: Values for every CSV column.
+            scalars: Extra TensorBoard scalars (e.g. PPO statistics).
+            steps_per_second: Env steps per second of this iteration (for the bar).
+        """
+        self._writer.writerow(row)
+        self._file.flush()
+        iteration = int(row["iteration"])
+        for name, value in row.items():
+            if name != "iteration" and isinstance(value, int | float) and math.isfinite(value):
+                self._tensorboard.add_scalar(f"meta/{name}", value, iteration)
+        for name, value in scalars.items():
+            self._tensorboard.add_scalar(name, value, iteration)
+        self._tensorboard.add_scalar("meta/env_steps_per_second", steps_per_second, iteration)
+        final_key = [c for c in self.columns if c.startswith("return_")][-1]
+        self._bar.set_postfix(
+            pre=f"{row['return_pre']:.1f}",
+            post=f"{row[final_key]:.1f}",
+            sps=f"{steps_per_second:.0f}",
+        )
+        self._bar.update(1)
+
+    def close(self) -> None:
+        """Flush and close everything."""
+        self._bar.close()
+        self._tensorboard.close()
+        self._file.close()

@@ -1,0 +1,131 @@
+"""Configuration: presets, overrides, and clear errors for bad values."""
+
+import dataclasses
+
+import pytest
+
+from reptile_rl.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    config_from_yaml,
+    config_to_yaml,
+    iter_options,
+    load_config,
+    parse_override,
+    preset_names,
+)
+
+
+def test_presets_load_and_name_themselves():
+    assert {"navigation", "cheetah-vel", "cheetah-dir"} <= set(preset_names())
+    for name in preset_names():
+        config = load_config(name)
+        assert config.name == name
+
+
+def test_navigation_preset_is_mamls_protocol():
+    config = load_config("navigation")
+    assert config.env.id == "ReptileRL/Navigation2D-v0"
+    assert config.inner.n_envs == 20  # 20 trajectories per adaptation step
+    assert config.inner.n_steps is None  # one horizon (100 steps) per rollout
+    assert config.policy.net_arch == [100, 100]
+
+
+def test_overrides_nested_keys_and_yaml_types():
+    config = load_config(
+        "navigation",
+        [
+            "inner.learning_rate=0.01",
+            "policy.net_arch=[8, 8]",
+            "inner.normalize_advantage=false",
+            "outer.exclude=['^log_std$']",
+            "parallel.address=auto",
+        ],
+        seed=7,
+    )
+    assert config.inner.learning_rate == 0.01
+    assert config.policy.net_arch == [8, 8]
+    assert config.inner.normalize_advantage is False
+    assert config.outer.exclude == ["^log_std$"]
+    assert config.parallel.address == "auto"
+    assert config.seed == 7
+
+
+def test_int_is_accepted_for_a_float():
+    assert load_config("navigation", ["inner.learning_rate=1"]).inner.learning_rate == 1.0
+
+
+def test_yaml_round_trip():
+    config = load_config("navigation", ["inner.n_epochs=3"])
+    assert config_from_yaml(config_to_yaml(config), "test") == config
+
+
+def test_every_option_has_help():
+    options = list(iter_options())
+    assert len(options) > 30
+    assert all(help_text for _, _, help_text in options)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("inner.lr=3", r"inner\.lr: unknown key; allowed keys here: .*learning_rate"),
+        ("bogus=1", r"bogus: unknown key"),
+        ("inner.n_epochs=2.5", r"inner\.n_epochs: expected int, got float 2\.5"),
+        ("inner.n_epochs=true", r"inner\.n_epochs: expected int, got bool"),
+        ("inner.n_epochs=0", r"inner\.n_epochs: must be in \[1, inf\], got 0"),
+        ("inner.learning_rate=0", r"inner\.learning_rate: must be in \(0\.0, inf\], got 0\.0"),
+        ("inner.learning_rate=.nan", r"inner\.learning_rate: must be a finite number"),
+        ("inner.gamma=1.5", r"inner\.gamma: must be in \[0\.0, 1\.0\], got 1\.5"),
+        ("outer.meta_batch_size=-1", r"outer\.meta_batch_size: must be in \[1, inf\]"),
+        ("inner.optimizer=rmsprop", r"inner\.optimizer: expected one of 'adam', 'sgd'"),
+        ("policy.net_arch=[64, 0]", r"policy\.net_arch\[1\]: must be in \[1, inf\], got 0"),
+        ("policy.net_arch=64", r"policy\.net_arch: expected list"),
+        ("inner=3", r"inner: expected a mapping"),
+        ("env.id=CartPole-v1", r"env\.id: 'CartPole-v1' is not a task family"),
+        ("env.id=Nope-v0", r"env\.id: unknown env id 'Nope-v0'"),
+        ("env.kwargs={bogus: 1}", r"env\.kwargs: .*Navigation2D takes no keyword arguments"),
+        ("inner.n_steps=50", r"inner\.n_steps: must be at least the env's horizon \(100\)"),
+        ("inner.batch_size=5000", r"inner\.batch_size: must be at most .* 2000"),
+        ("outer.exclude=['(']", r"outer\.exclude\[0\]: invalid regex"),
+        ("name=a/b", r"name: must match"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("navigation", [override])
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match=r"expected key=value"):
+        parse_override("inner.learning_rate")
+    with pytest.raises(ConfigError, match=r"inner\.n_envs is not a section"):
+        apply_overrides({"inner": {"n_envs": 3}}, ["inner.n_envs.x=1"])
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(ConfigError, match=r"unknown preset or file 'nav': presets are .*navi"):
+        load_config("nav")
+
+
+def test_yaml_file_errors(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("inner:\n  n_epochs: [1,\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: invalid YAML \(line \d+"):
+        load_config(str(broken))
+    not_a_mapping = tmp_path / "list.yaml"
+    not_a_mapping.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(str(not_a_mapping))
+    custom = tmp_path / "my run.yaml"
+    custom.write_text("inner:\n  n_epochs: 4\n")
+    config = load_config(str(custom))
+    assert config.inner.n_epochs == 4
+    assert config.name == "my_run"
+
+
+def test_defaults_pass_their_own_checks():
+    default = Config()
+    assert config_from_dict(dataclasses.asdict(default)) == default

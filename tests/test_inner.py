@@ -1,0 +1,79 @@
+"""The inner loop: seeded, reusable SB3 PPO adaptation."""
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+import envs
+from reptile_rl.inner import AdaptJob, InnerLoop
+from reptile_rl.params import subtract
+
+
+@pytest.fixture(scope="module")
+def loop():
+    return InnerLoop(tiny_config())
+
+
+TASK = envs.NavigationTask(0.3, -0.2)
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_adaptation_is_a_pure_function_of_theta_and_job(loop):
+    theta = loop.initial_parameters(1)
+    first = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
+    loop.adapt(theta, AdaptJob(envs.NavigationTask(-0.4, 0.1), seed=9, updates=1))  # disturb
+    again = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
+    assert same(first.params, again.params)
+    assert first.returns == again.returns
+    other_seed = loop.adapt(theta, AdaptJob(TASK, seed=6, updates=2, measure_final=True))
+    assert not same(first.params, other_seed.params)
+
+
+def test_returns_and_steps(loop):
+    theta = loop.initial_parameters(1)
+    result = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
+    # returns after 0, 1 and 2 updates; each an average of 4 episodes of 100 steps, whose
+    # rewards are distances of at most a few units.
+    assert len(result.returns) == 3
+    assert all(-400 < r < 0 for r in result.returns)
+    # Two training rollouts of 4 x 100 steps, plus a measurement that stops once every env
+    # finished an episode (at most 100 steps each).
+    assert 800 < result.env_steps <= 1200
+    assert len(result.train_stats) == 2
+    assert {"train/approx_kl", "train/clip_fraction"} <= set(result.train_stats[0])
+    moved = subtract(result.params, theta)
+    assert any(np.abs(v).max() > 0 for v in moved.values())
+
+
+def test_zero_updates_only_measures(loop):
+    theta = loop.initial_parameters(2)
+    result = loop.adapt(theta, AdaptJob(TASK, seed=1, updates=0, measure_final=True))
+    assert len(result.returns) == 1
+    assert same(result.params, theta)
+    assert result.env_steps <= 400
+
+
+def test_initial_parameters_are_seeded(loop):
+    assert same(loop.initial_parameters(3), loop.initial_parameters(3))
+    assert not same(loop.initial_parameters(3), loop.initial_parameters(4))
+    names = set(loop.initial_parameters(3))
+    assert {"log_std", "action_net.weight", "value_net.weight"} <= names
+
+
+def test_carried_optimizer_state_is_used():
+    loop = InnerLoop(tiny_config("inner.reset_optimizer=false"))
+    theta = loop.initial_parameters(1)
+    job = AdaptJob(TASK, seed=5, updates=1)
+    fresh = loop.adapt(theta, job)
+    assert fresh.optimizer_state and any(k.endswith("exp_avg") for k in fresh.optimizer_state)
+    carried = loop.adapt(theta, job, fresh.optimizer_state)
+    assert not same(fresh.params, carried.params)
+    assert same(loop.adapt(theta, job).params, fresh.params)
+
+
+def test_oracle_loop_observes_the_task():
+    loop = InnerLoop(tiny_config(), oracle=True)
+    assert loop.ppo.observation_space.shape == (4,)

@@ -1,0 +1,102 @@
+"""Known-answer tests for the parameter arithmetic and Reptile's outer update."""
+
+import numpy as np
+import pytest
+
+from reptile_rl import params
+from reptile_rl.params import AdamState
+
+
+def arrays(**values: list[float]) -> params.Params:
+    return {name: np.array(v, dtype=np.float32) for name, v in values.items()}
+
+
+def test_subtract_add_scale():
+    a, b = arrays(w=[3.0, 5.0]), arrays(w=[1.0, 2.0])
+    np.testing.assert_array_equal(params.subtract(a, b)["w"], [2.0, 3.0])
+    np.testing.assert_array_equal(params.add(a, b)["w"], [4.0, 7.0])
+    scaled = params.scale(a, 0.5)["w"]
+    np.testing.assert_array_equal(scaled, [1.5, 2.5])
+    assert scaled.dtype == np.float32
+
+
+def test_average_is_the_mean_in_list_order():
+    mean = params.average([arrays(w=[1.0, 0.0]), arrays(w=[2.0, 4.0]), arrays(w=[6.0, 2.0])])
+    np.testing.assert_array_equal(mean["w"], [3.0, 2.0])
+    with pytest.raises(ValueError, match="empty"):
+        params.average([])
+
+
+def test_interpolate_known_answers():
+    a, b = arrays(w=[1.0]), arrays(w=[2.0])
+    assert params.interpolate(a, b, 0.5)["w"][0] == 1.5
+    assert params.interpolate(a, b, 0.0)["w"][0] == 1.0
+    assert params.interpolate(a, b, 1.0)["w"][0] == 2.0
+
+
+def test_inputs_are_not_modified():
+    a = arrays(w=[1.0, 2.0])
+    params.average([a, arrays(w=[3.0, 4.0])])
+    params.interpolate(a, arrays(w=[0.0, 0.0]), 0.5)
+    np.testing.assert_array_equal(a["w"], [1.0, 2.0])
+
+
+def test_reptile_update_known_answer():
+    # theta = 1; phi = 3 and 5: mean(phi - theta) = 3; eps 0.5 -> theta = 1 + 1.5 = 2.5.
+    theta = arrays(w=[1.0], b=[0.0])
+    phis = [arrays(w=[3.0], b=[2.0]), arrays(w=[5.0], b=[-4.0])]
+    new, adam = params.reptile_update(theta, phis, 0.5)
+    assert new["w"][0] == 2.5
+    assert new["b"][0] == -0.5  # 0 + 0.5 * mean(2, -4)
+    assert adam is None
+    # eps = 1 moves theta to the average of the adapted parameters.
+    full, _ = params.reptile_update(theta, phis, 1.0)
+    assert full["w"][0] == 4.0
+
+
+def test_reptile_update_only_touches_meta_learned_names():
+    theta = arrays(w=[1.0], log_std=[-1.0])
+    phis = [arrays(w=[3.0], log_std=[5.0])]
+    new, _ = params.reptile_update(theta, phis, 1.0, meta_learned=["w"])
+    assert new["w"][0] == 3.0
+    assert new["log_std"][0] == -1.0
+
+
+def test_adam_step_known_answer():
+    # First step: m = 0.1 g, v = 0.001 g^2; bias-corrected m = g, v = g^2; update = lr * g/|g|.
+    theta = arrays(w=[1.0, 1.0])
+    gradient = arrays(w=[2.0, -0.5])
+    new, state = params.adam_step(theta, gradient, AdamState.zeros_like(theta), 0.1, epsilon=0.0)
+    np.testing.assert_allclose(new["w"], [0.9, 1.1], rtol=1e-6)
+    assert state.step == 1
+    np.testing.assert_allclose(state.first_moment["w"], [0.2, -0.05], rtol=1e-6)
+    np.testing.assert_allclose(state.second_moment["w"], [0.004, 0.00025], rtol=1e-5)
+
+
+def test_reptile_update_with_adam_moves_toward_the_adapted_parameters():
+    theta = arrays(w=[0.0, 0.0])
+    adam = AdamState.zeros_like(theta)
+    new, adam = params.reptile_update(theta, [arrays(w=[1.0, -3.0])], 0.01, adam=adam)
+    # Adam's first step has magnitude lr in the sign of the Reptile direction.
+    np.testing.assert_allclose(new["w"], [0.01, -0.01], rtol=1e-4)
+    assert adam is not None and adam.step == 1
+
+
+def test_linear_schedule():
+    assert params.linear_schedule(1.0, 0.0, 0, 5) == 1.0
+    assert params.linear_schedule(1.0, 0.0, 4, 5) == 0.0
+    assert params.linear_schedule(1.0, 0.0, 2, 5) == 0.5
+    assert params.linear_schedule(0.3, 0.1, 0, 1) == 0.3
+
+
+def test_select_excludes_by_regex():
+    names = ["log_std", "action_net.weight", "value_net.bias"]
+    assert params.select(names, ["^log_std$"]) == ["action_net.weight", "value_net.bias"]
+    assert params.select(names, ["value"]) == ["log_std", "action_net.weight"]
+    assert params.select(names, []) == names
+
+
+def test_all_finite():
+    assert params.all_finite(arrays(w=[1.0]))
+    assert not params.all_finite(arrays(w=[np.nan]))
+    assert not params.all_finite(arrays(w=[1.0], b=[np.inf]))
