@@ -69,6 +69,52 @@ def _train(args: argparse.Namespace) -> None:
     print(f"run directory: {reptile.run_dir}")
 
 
+def _pretrain(args: argparse.Namespace) -> None:
+    from reptile_rl.baselines import MultiTaskPPO
+
+    config = load_config(args.preset, args.overrides, args.seed)
+    trainer = MultiTaskPPO(
+        config, oracle=args.oracle, run_dir=args.out, progress=not args.no_progress
+    )
+    trainer.learn()
+    print(f"run directory: {trainer.run_dir}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from reptile_rl.evaluation import evaluate, write_outputs
+    from reptile_rl.parallel import make_backend
+    from reptile_rl.sources import resolve_evaluation
+
+    overrides = list(args.overrides)
+    for key in ("tasks", "updates", "episodes", "seed"):
+        if getattr(args, key) is not None:
+            overrides.append(f"evaluation.{key}={getattr(args, key)}")
+    plan = resolve_evaluation(args.source, args.inits, args.pretrained, args.oracle, overrides)
+    out_dir = args.out or plan.default_out
+    backend = make_backend(plan.config.parallel)
+    try:
+        evaluation = evaluate(plan.config, plan.policies, backend)
+    finally:
+        backend.close()
+    for path in write_outputs(evaluation, out_dir, plan.sources):
+        print(path)
+    print((out_dir / "adaptation.md").read_text())
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from reptile_rl.plotting import plot_training
+
+    progress = args.run_dir / "progress.csv"
+    if not progress.is_file():
+        raise UserError(f"{args.run_dir}: no progress.csv (not a run directory?)")
+    out = args.out or args.run_dir / "training.png"
+    try:
+        plot_training(progress, out)
+    except (ValueError, KeyError) as error:
+        raise UserError(str(error)) from None
+    print(out)
+
+
 def _envs(args: argparse.Namespace) -> None:
     import gymnasium as gym
 
@@ -101,6 +147,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a run from its latest checkpoint",
     )
     train.set_defaults(handler=_train)
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="train a multi-task PPO baseline (pretrained, or --oracle) on the train split",
+        epilog=_options_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(pretrain)
+    pretrain.add_argument(
+        "--oracle", action="store_true", help="observe the task (the oracle baseline)"
+    )
+    pretrain.set_defaults(handler=_pretrain)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="adaptation curves on held-out tasks against baselines",
+        description="Adaptation curves on held-out test-split tasks (MAML's protocol).",
+    )
+    evaluate.add_argument(
+        "source",
+        metavar="RUN_DIR_OR_FILE_OR_PRESET",
+        help="a training run, a policy or checkpoint file, or a preset with shipped policies",
+    )
+    evaluate.add_argument("--tasks", type=int, default=None, help="held-out tasks (default 40)")
+    evaluate.add_argument("--updates", type=int, default=None, help="PPO updates (default 3)")
+    evaluate.add_argument("--episodes", type=int, default=None, help="episodes per update (20)")
+    evaluate.add_argument("--seed", type=int, default=None, help="evaluation seed (default 0)")
+    evaluate.add_argument(
+        "--inits",
+        default=None,
+        help="comma-separated inits among meta,pretrained,random,oracle "
+        "(default: meta, random and the baselines found)",
+    )
+    evaluate.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="pretrained baseline: a `reptile-rl pretrain` run or its policy file",
+    )
+    evaluate.add_argument(
+        "--oracle",
+        type=Path,
+        default=None,
+        help="oracle baseline: a `reptile-rl pretrain --oracle` run or policy file",
+    )
+    evaluate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration key, e.g. "
+        "evaluation.inner={learning_rate: 0.01} or parallel.workers=2",
+    )
+    evaluate.add_argument("--out", type=Path, default=None, help="output folder (RUN_DIR/eval)")
+    evaluate.set_defaults(handler=_evaluate)
+
+    plot = commands.add_parser("plot", help="draw a run's training curves to PNG")
+    plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    plot.add_argument("--out", type=Path, default=None, help="output PNG (RUN_DIR/training.png)")
+    plot.set_defaults(handler=_plot)
 
     envs = commands.add_parser("envs", help="list the registered task families")
     envs.set_defaults(handler=_envs)

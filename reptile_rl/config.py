@@ -120,6 +120,34 @@ class OuterConfig:
 
 
 @dataclasses.dataclass
+class BaselineConfig:
+    """Multi-task PPO baselines (``reptile-rl pretrain``): pretrained and oracle."""
+
+    env_steps: int | None = option(
+        None,
+        "Training env steps; null means the meta-training budget "
+        "(iterations x meta_batch_size x updates x rollout size).",
+        low=1,
+    )
+    inner: dict[str, Any] = option(
+        {}, "Overrides of the inner PPO settings for baseline training, e.g. {n_envs: 100}."
+    )
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    """Adaptation curves on held-out tasks (``reptile-rl evaluate``), MAML's protocol."""
+
+    tasks: int = option(40, "Held-out test-split tasks.", low=1)
+    seed: int = option(0, "Seed of the held-out tasks and adaptations (not the run seed).", low=0)
+    updates: int = option(3, "PPO updates per task (returns are reported after 0..updates).", low=0)
+    episodes: int = option(20, "Episodes per update (the rollout's n_envs).", low=1)
+    inner: dict[str, Any] = option(
+        {}, "Overrides of the inner PPO settings during evaluation, e.g. {learning_rate: 0.01}."
+    )
+
+
+@dataclasses.dataclass
 class ParallelConfig:
     """Where inner loops run."""
 
@@ -139,6 +167,8 @@ class Config:
     inner: InnerConfig = dataclasses.field(default_factory=InnerConfig)
     outer: OuterConfig = dataclasses.field(default_factory=OuterConfig)
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    baseline: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     seed: int = option(0, "Run seed: every random draw derives from it.", low=0)
     checkpoint_every: int = option(10, "Write a checkpoint every N meta-iterations.", low=1)
     name: str = option(
@@ -148,6 +178,36 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain, YAML-ready data."""
         return dataclasses.asdict(self)
+
+    def horizon(self) -> int:
+        """The env's episode length."""
+        from reptile_rl.envs_factory import env_horizon
+
+        return env_horizon(self.env.id)
+
+    def baseline_inner(self) -> InnerConfig:
+        """Inner settings for baseline training: ``inner`` updated by ``baseline.inner``."""
+        return _inner_with(self.inner, self.baseline.inner, "baseline.inner.")
+
+    def evaluation_inner(self) -> InnerConfig:
+        """Inner settings for evaluation.
+
+        ``inner`` with ``evaluation.episodes`` envs, then the ``evaluation.inner`` overrides.
+        """
+        with_episodes = dataclasses.replace(self.inner, n_envs=self.evaluation.episodes)
+        return _inner_with(with_episodes, self.evaluation.inner, "evaluation.inner.")
+
+    def baseline_env_steps(self) -> int:
+        """Env-step budget of the baselines (default: meta-training's training steps)."""
+        if self.baseline.env_steps is not None:
+            return self.baseline.env_steps
+        rollout = self.inner.n_envs * (self.inner.n_steps or self.horizon())
+        return self.outer.iterations * self.outer.meta_batch_size * self.inner.updates * rollout
+
+
+def _inner_with(base: InnerConfig, overrides: Mapping[str, Any], prefix: str) -> InnerConfig:
+    inner: InnerConfig = _build(InnerConfig, {**dataclasses.asdict(base), **overrides}, prefix)
+    return inner
 
 
 # -- building and checking ------------------------------------------------------------------
@@ -279,18 +339,22 @@ def check_config(config: Config) -> None:
             f"env.kwargs: {config.env.id} rejects {config.env.kwargs}: {error}"
         ) from None
     horizon = env_horizon(config.env.id)
-    inner = config.inner
-    if inner.n_steps is not None and inner.n_steps < horizon:
-        raise ConfigError(
-            f"inner.n_steps: must be at least the env's horizon ({horizon}) so that every rollout "
-            f"holds a complete episode per env, got {inner.n_steps}"
-        )
-    rollout = inner.n_envs * (inner.n_steps or horizon)
-    if inner.batch_size > rollout:
-        raise ConfigError(
-            f"inner.batch_size: must be at most the rollout size n_envs * n_steps = {rollout}, "
-            f"got {inner.batch_size}"
-        )
+    for prefix, settings in [
+        ("inner.", config.inner),
+        ("baseline.inner.", config.baseline_inner()),
+        ("evaluation.inner.", config.evaluation_inner()),
+    ]:
+        if settings.n_steps is not None and settings.n_steps < horizon:
+            raise ConfigError(
+                f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
+                f"rollout holds a complete episode per env, got {settings.n_steps}"
+            )
+        rollout = settings.n_envs * (settings.n_steps or horizon)
+        if settings.batch_size > rollout:
+            raise ConfigError(
+                f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
+                f"{rollout}, got {settings.batch_size}"
+            )
     for index, pattern in enumerate(config.outer.exclude):
         try:
             re.compile(pattern)

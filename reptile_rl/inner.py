@@ -27,6 +27,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from envs.base import Task
 from reptile_rl.config import Config, InnerConfig
@@ -87,6 +88,23 @@ class AdaptResult:
         return cls({}, [], 0, 0.0, [], None, f"{type(error).__name__}: {error}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """One rollout's outcome.
+
+    Attributes:
+        mean_return: Mean return of the first episode each sub-env completed.
+        env_steps: Env steps it took.
+        seconds: Wall time inside ``PPO.learn``.
+        train_stats: PPO's training statistics, if a training phase followed.
+    """
+
+    mean_return: float
+    env_steps: int
+    seconds: float
+    train_stats: dict[str, float]
+
+
 class _FirstEpisodeReturns(BaseCallback):
     """Records the return of the first episode each sub-env completes in a rollout.
 
@@ -121,6 +139,33 @@ def to_numpy(state_dict: dict[str, torch.Tensor]) -> Params:
     return {name: tensor.detach().cpu().numpy().copy() for name, tensor in state_dict.items()}
 
 
+def policy_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for ``config``'s architecture and inner optimizer."""
+    return {
+        "net_arch": list(config.policy.net_arch),
+        "activation_fn": _ACTIVATIONS[config.policy.activation],
+        "log_std_init": config.policy.log_std_init,
+        "ortho_init": config.policy.ortho_init,
+        "optimizer_class": _OPTIMIZERS[(inner or config.inner).optimizer],
+    }
+
+
+def fresh_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
+    """Parameters of a newly initialised policy (SB3's initialisation), drawn from ``seed``.
+
+    Builds only the policy (on a one-env copy of the env for its spaces), not a whole PPO.
+    """
+    env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle=oracle)
+    try:
+        torch.manual_seed(seed)
+        policy = ActorCriticPolicy(
+            env.observation_space, env.action_space, lambda _: 0.0, **policy_kwargs(config)
+        )
+    finally:
+        env.close()
+    return to_numpy(policy.state_dict())
+
+
 def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = None) -> PPO:
     """Build the SB3 PPO described by ``config`` (env, policy and inner settings).
 
@@ -132,13 +177,6 @@ def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = 
     inner = inner or config.inner
     horizon = env_horizon(config.env.id)
     env = make_vec_env(config.env.id, config.env.kwargs, inner.n_envs, oracle=oracle)
-    policy_kwargs: dict[str, Any] = {
-        "net_arch": list(config.policy.net_arch),
-        "activation_fn": _ACTIVATIONS[config.policy.activation],
-        "log_std_init": config.policy.log_std_init,
-        "ortho_init": config.policy.ortho_init,
-        "optimizer_class": _OPTIMIZERS[inner.optimizer],
-    }
     ppo = PPO(
         "MlpPolicy",
         env,
@@ -153,7 +191,7 @@ def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = 
         vf_coef=inner.vf_coef,
         max_grad_norm=inner.max_grad_norm,
         normalize_advantage=inner.normalize_advantage,
-        policy_kwargs=policy_kwargs,
+        policy_kwargs=policy_kwargs(config, inner),
         device="cpu",
         verbose=0,
     )
@@ -172,6 +210,8 @@ class InnerLoop:
     """
 
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
+        self.config = config
+        self.oracle = oracle
         self.inner = inner or config.inner
         self.ppo = build_ppo(config, oracle=oracle, inner=self.inner)
         self.rollout_size = self.ppo.n_steps * self.ppo.n_envs
@@ -180,14 +220,7 @@ class InnerLoop:
 
     def initial_parameters(self, seed: int) -> Params:
         """Fresh parameters of this architecture, as SB3 initialises them, from ``seed``."""
-        torch.manual_seed(seed)
-        policy = self.ppo.policy_class(
-            self.ppo.observation_space,
-            self.ppo.action_space,
-            self.ppo.lr_schedule,
-            **self.ppo.policy_kwargs,
-        )
-        return to_numpy(policy.state_dict())
+        return fresh_parameters(self.config, seed, self.oracle)
 
     def parameters(self) -> Params:
         """The current policy parameters."""
@@ -235,30 +268,56 @@ class InnerLoop:
         default) or from ``optimizer_state``, the state the outer loop carries between tasks.
         """
         self.ppo.set_random_seed(job.seed)
-        self.ppo.env.env_method("set_task", job.task)  # type: ignore[union-attr]
+        self.set_tasks(job.task)
         self.load(theta)
         self._fresh_optimizer(None if self.inner.reset_optimizer else optimizer_state)
-        returns: list[float] = []
-        train_stats: list[dict[str, float]] = []
-        env_steps = 0
-        learn_seconds = 0.0
-        rollouts = [self._training] * job.updates + [self._measuring] * job.measure_final
-        for recorder in rollouts:
-            start = time.perf_counter()
-            # reset_num_timesteps=True also resets the envs: every rollout starts a new episode.
-            self.ppo.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
-            learn_seconds += time.perf_counter() - start
-            env_steps += self.ppo.num_timesteps
-            returns.append(recorder.mean_return())
-            if recorder is self._training:
-                values = self.ppo.logger.name_to_value
-                train_stats.append(
-                    {k: float(v) for k, v in values.items() if k.startswith("train/")}
-                )
+        rollouts = [self.update() for _ in range(job.updates)]
+        if job.measure_final:
+            rollouts.append(self.measure())
         carried = None if self.inner.reset_optimizer else self.optimizer_state()
         return AdaptResult(
-            self.parameters(), returns, env_steps, learn_seconds, train_stats, carried
+            params=self.parameters(),
+            returns=[r.mean_return for r in rollouts],
+            env_steps=sum(r.env_steps for r in rollouts),
+            learn_seconds=sum(r.seconds for r in rollouts),
+            train_stats=[r.train_stats for r in rollouts if r.train_stats],
+            optimizer_state=carried,
         )
+
+    def set_tasks(self, tasks: Task | list[Task]) -> None:
+        """Give all sub-envs one task, or each its own."""
+        env = self.ppo.env
+        assert env is not None
+        if isinstance(tasks, Task):
+            env.env_method("set_task", tasks)
+            return
+        if len(tasks) != env.num_envs:
+            raise ValueError(f"expected {env.num_envs} tasks, one per env, got {len(tasks)}")
+        for index, task in enumerate(tasks):
+            env.env_method("set_task", task, indices=index)
+
+    def _rollout(self, recorder: _FirstEpisodeReturns) -> Rollout:
+        start = time.perf_counter()
+        # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
+        self.ppo.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+        stats = {}
+        if recorder is self._training:
+            values = self.ppo.logger.name_to_value
+            stats = {k: float(v) for k, v in values.items() if k.startswith("train/")}
+        return Rollout(recorder.mean_return(), self.ppo.num_timesteps, seconds, stats)
+
+    def update(self) -> Rollout:
+        """One PPO update from the current parameters: a rollout, then the training phase.
+
+        Returns:
+            The rollout (its mean return is the policy's *before* this update).
+        """
+        return self._rollout(self._training)
+
+    def measure(self) -> Rollout:
+        """Roll out the current policy until each env has finished one episode; no training."""
+        return self._rollout(self._measuring)
 
     def close(self) -> None:
         """Release the environments."""

@@ -65,9 +65,9 @@ def load_policy(path: Path) -> PolicyFile:
     raise checkpoint.CheckpointError(f"{path}: a {record.get('kind')!r} file, not a policy")
 
 
-def check_compatible(loop: InnerLoop, params: Params, source: str) -> None:
-    """Raise ``CheckpointError`` unless ``params`` fit ``loop``'s policy exactly."""
-    expected = {name: value.shape for name, value in loop.parameters().items()}
+def check_compatible(reference: Params, params: Params, source: str) -> None:
+    """Raise ``CheckpointError`` unless ``params`` have ``reference``'s names and shapes."""
+    expected = {name: value.shape for name, value in reference.items()}
     got = {name: value.shape for name, value in params.items()}
     if expected != got:
         missing = sorted(set(expected) - set(got))

@@ -313,8 +313,14 @@ class Reptile:
             self.save_checkpoint(self.state)
         config = self.config
         columns = progress_columns(config.inner.updates, measured_final=True)
+        postfix = {"pre": "return_pre", "post": columns[-2]}
         log = RunLog(
-            self.run_dir, columns, self.state.iteration, config.outer.iterations, self.progress
+            self.run_dir,
+            columns,
+            self.state.iteration,
+            config.outer.iterations,
+            self.progress,
+            postfix,
         )
         backend = make_backend(config.parallel)
         logger.info(

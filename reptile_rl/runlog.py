@@ -20,17 +20,19 @@ def progress_columns(updates: int, measured_final: bool) -> list[str]:
 
 
 class RunLog:
-    """Appends one row per meta-iteration to ``progress.csv`` and TensorBoard.
+    """Appends one row per iteration to ``progress.csv`` and TensorBoard, and shows progress.
 
     On resume, rows from iterations at or after ``start_iteration`` (written after the last
     checkpoint, before a crash) are dropped from the CSV and purged from TensorBoard.
 
     Args:
         run_dir: The run directory.
-        columns: CSV header.
+        columns: CSV header; the first column is the iteration counter.
         start_iteration: First iteration this process will log.
         total_iterations: For the progress bar.
         progress: Show a progress bar on stderr.
+        postfix: Progress-bar label -> CSV column to show after each row.
+        tag: TensorBoard tag prefix for the CSV columns.
     """
 
     def __init__(
@@ -40,9 +42,13 @@ class RunLog:
         start_iteration: int,
         total_iterations: int,
         progress: bool,
+        postfix: dict[str, str],
+        tag: str = "meta",
     ) -> None:
         self.path = run_dir / "progress.csv"
         self.columns = columns
+        self.postfix = postfix
+        self.tag = tag
         self._keep_rows_before(start_iteration)
         self._file = self.path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=columns)
@@ -55,7 +61,7 @@ class RunLog:
         self._bar = tqdm(
             total=total_iterations,
             initial=start_iteration,
-            desc="meta-iterations",
+            desc=f"{tag} {columns[0]}s",
             unit="it",
             disable=not progress,
             dynamic_ncols=True,
@@ -65,7 +71,8 @@ class RunLog:
         if not self.path.exists():
             return
         with self.path.open(newline="") as file:
-            rows = [row for row in csv.DictReader(file) if int(row["iteration"]) < iteration]
+            counter = self.columns[0]
+            rows = [row for row in csv.DictReader(file) if int(row[counter]) < iteration]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\r\n")
         writer.writeheader()
@@ -75,7 +82,7 @@ class RunLog:
     def record(
         self, row: dict[str, Any], scalars: dict[str, float], steps_per_second: float
     ) -> None:
-        """Log one meta-iteration.
+        """Log one iteration.
 
         Args:
             row: Values for every CSV column.
@@ -84,19 +91,18 @@ class RunLog:
         """
         self._writer.writerow(row)
         self._file.flush()
-        iteration = int(row["iteration"])
+        counter = self.columns[0]
+        iteration = int(row[counter])
         for name, value in row.items():
-            if name != "iteration" and isinstance(value, int | float) and math.isfinite(value):
-                self._tensorboard.add_scalar(f"meta/{name}", value, iteration)
+            if name != counter and isinstance(value, int | float) and math.isfinite(value):
+                self._tensorboard.add_scalar(f"{self.tag}/{name}", value, iteration)
         for name, value in scalars.items():
             self._tensorboard.add_scalar(name, value, iteration)
-        self._tensorboard.add_scalar("meta/env_steps_per_second", steps_per_second, iteration)
-        final_key = [c for c in self.columns if c.startswith("return_")][-1]
-        self._bar.set_postfix(
-            pre=f"{row['return_pre']:.1f}",
-            post=f"{row[final_key]:.1f}",
-            sps=f"{steps_per_second:.0f}",
+        self._tensorboard.add_scalar(
+            f"{self.tag}/env_steps_per_second", steps_per_second, iteration
         )
+        shown = {label: f"{row[column]:.1f}" for label, column in self.postfix.items()}
+        self._bar.set_postfix(**shown, sps=f"{steps_per_second:.0f}")
         self._bar.update(1)
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ class Stream(enum.IntEnum):
     EVAL_TASKS = 4
     EVAL_ADAPTATION = 5
     BASELINE = 6
+    EVAL_RANDOM_INIT = 7
 
 
 def derive_seed(run_seed: int, stream: Stream, *keys: int) -> int:

@@ -129,3 +129,23 @@ def test_yaml_file_errors(tmp_path):
 def test_defaults_pass_their_own_checks():
     default = Config()
     assert config_from_dict(dataclasses.asdict(default)) == default
+
+
+def test_baseline_and_evaluation_overrides_are_checked_like_inner():
+    config = load_config("navigation", ["evaluation.inner={learning_rate: 0.01}"])
+    assert config.evaluation_inner().learning_rate == 0.01
+    assert config.evaluation_inner().n_envs == config.evaluation.episodes
+    assert config.inner.learning_rate != 0.01
+    with pytest.raises(ConfigError, match=r"evaluation\.inner\.learning_rate: must be in"):
+        load_config("navigation", ["evaluation.inner={learning_rate: -1}"])
+    with pytest.raises(ConfigError, match=r"baseline\.inner\.bogus: unknown key"):
+        load_config("navigation", ["baseline.inner={bogus: 1}"])
+    with pytest.raises(ConfigError, match=r"baseline\.inner\.n_steps: must be at least"):
+        load_config("navigation", ["baseline.inner={n_steps: 10}"])
+
+
+def test_baseline_budget_matches_meta_training():
+    config = load_config("navigation", ["outer.iterations=7", "outer.meta_batch_size=3"])
+    rollout = config.inner.n_envs * 100
+    assert config.baseline_env_steps() == 7 * 3 * config.inner.updates * rollout
+    assert load_config("navigation", ["baseline.env_steps=1234"]).baseline_env_steps() == 1234

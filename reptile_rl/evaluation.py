@@ -1,0 +1,285 @@
+"""Adaptation curves on held-out tasks, MAML's protocol (Finn et al. 2017, section 5.3).
+
+For ``N`` tasks of the family's *test* split (fixed by ``evaluation.seed``) and for every
+initialisation:
+
+- update 0: the mean return of ``episodes`` episodes from the initialisation;
+- then ``updates`` PPO updates, each on ``episodes`` fresh episodes, the return measured after
+  each (the next update's rollout, and a final measurement rollout after the last).
+
+Initialisations: **meta** (the run's meta-policy), **pretrained** (multi-task PPO), **random**
+(a fresh policy of the same architecture, one per task) and **oracle** (multi-task PPO that
+observes the task; measured without adaptation, a reference line). Every initialisation sees the
+same tasks with the same adaptation seeds (common random numbers), so differences between
+curves are not sampling noise of the tasks.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from envs.base import Task
+from reptile_rl import checkpoint
+from reptile_rl.config import Config
+from reptile_rl.envs_factory import family_task_type
+from reptile_rl.inner import AdaptJob, fresh_parameters
+from reptile_rl.parallel import Backend, LoopSpec
+from reptile_rl.params import Params
+from reptile_rl.policies import PolicyFile, check_compatible
+from reptile_rl.seeding import Stream, derive_seed
+from reptile_rl.stats import Summary, summarize
+
+INIT_NAMES = ("meta", "pretrained", "random", "oracle")
+"""Initialisations ``evaluate`` knows, in report order."""
+
+MAML_NAVIGATION = {
+    "MAML": [-40.41, -11.68, -3.33, -3.23],
+    "pretrained": [-40.81, -19.73, -11.72, -8.47],
+    "random": [-82.66, -57.96, -53.84, -46.81],
+    "oracle": [-2.29],
+}
+"""MAML's published 2D-navigation returns after 0-3 steps (40 test tasks, 20 trajectories)."""
+
+CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return"]
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Returns of every initialisation on every task after every update.
+
+    Attributes:
+        config: The configuration evaluated (its ``evaluation`` section is the protocol).
+        tasks: The held-out tasks.
+        returns: ``returns[init][task index][update]``; the oracle has update 0 only.
+        rollout_size: Env steps of one update's rollout.
+    """
+
+    config: Config
+    tasks: list[Task]
+    returns: dict[str, list[list[float]]]
+    rollout_size: int
+
+    def summaries(self) -> dict[str, list[Summary]]:
+        """Mean and 95% confidence interval over tasks, per init and update."""
+        result = {}
+        for init, per_task in self.returns.items():
+            updates = len(per_task[0])
+            result[init] = [summarize([curve[k] for curve in per_task]) for k in range(updates)]
+        return result
+
+    def normalized_scores(self) -> dict[str, list[float]] | None:
+        """``(R - R_pretrained@0) / (R_oracle - R_pretrained@0)`` per init and update.
+
+        ``None`` unless both the pretrained and the oracle inits were evaluated.
+        """
+        summaries = self.summaries()
+        if "pretrained" not in summaries or "oracle" not in summaries:
+            return None
+        floor, ceiling = summaries["pretrained"][0].mean, summaries["oracle"][0].mean
+        if math.isclose(floor, ceiling):
+            return None
+        return {
+            init: [(s.mean - floor) / (ceiling - floor) for s in curve]
+            for init, curve in summaries.items()
+            if init != "oracle"
+        }
+
+
+def test_tasks(config: Config) -> list[Task]:
+    """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split."""
+    task_type = family_task_type(config.env.id)
+    seed = derive_seed(config.evaluation.seed, Stream.EVAL_TASKS)
+    return task_type.sample(config.evaluation.tasks, seed=seed, split="test")
+
+
+def check_policies(
+    config: Config, policies: dict[str, PolicyFile], sources: dict[str, str]
+) -> None:
+    """Raise ``CheckpointError`` unless every policy fits ``config``'s env and architecture."""
+    expected = {
+        oracle: fresh_parameters(config, 0, oracle=oracle)
+        for oracle in {p.oracle for p in policies.values()}
+    }
+    for init, policy in policies.items():
+        source = sources.get(init, init)
+        if policy.config.env.id != config.env.id:
+            raise checkpoint.CheckpointError(
+                f"{source}: a policy for {policy.config.env.id}, not {config.env.id}"
+            )
+        if policy.oracle != (init == "oracle"):
+            kind = "an oracle" if policy.oracle else "a non-oracle"
+            raise checkpoint.CheckpointError(f"{source}: {kind} policy given as the {init} init")
+        check_compatible(expected[policy.oracle], policy.params, source)
+
+
+def evaluate(
+    config: Config, policies: dict[str, PolicyFile | None], backend: Backend
+) -> Evaluation:
+    """Measure adaptation curves for each initialisation on the held-out tasks.
+
+    Args:
+        config: Configuration of the meta-policy's run; its ``evaluation`` section sets the
+            protocol and ``evaluation.inner`` the adaptation's PPO settings.
+        policies: Init name -> its policy; ``"random"`` maps to ``None`` (drawn per task).
+        backend: Where adaptations run.
+
+    Returns:
+        The returns of every init on every task after every update.
+    """
+    tasks = test_tasks(config)
+    inner = config.evaluation_inner()
+    updates = config.evaluation.updates
+    seeds = [
+        derive_seed(config.evaluation.seed, Stream.EVAL_ADAPTATION, i) for i in range(len(tasks))
+    ]
+    returns: dict[str, list[list[float]]] = {}
+    for init in INIT_NAMES:
+        if init not in policies:
+            continue
+        oracle = init == "oracle"
+        theta: Params | list[Params]
+        policy = policies[init]
+        if policy is None:
+            theta = [
+                fresh_parameters(
+                    config, derive_seed(config.evaluation.seed, Stream.EVAL_RANDOM_INIT, i)
+                )
+                for i in range(len(tasks))
+            ]
+        else:
+            theta = policy.params
+        # The oracle is a reference line: measured, never adapted.
+        jobs = [
+            AdaptJob(task, seed, 0 if oracle else updates, measure_final=True)
+            for task, seed in zip(tasks, seeds, strict=True)
+        ]
+        results = backend.adapt(LoopSpec(config, oracle=oracle, inner=inner), theta, jobs)
+        failed = [r.error for r in results if r.error is not None]
+        if failed:
+            raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
+        returns[init] = [r.returns for r in results]
+    rollout_size = inner.n_envs * (inner.n_steps or config.horizon())
+    return Evaluation(config, tasks, returns, rollout_size)
+
+
+# -- outputs ----------------------------------------------------------------------------------
+
+
+def _fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.2f}"
+
+
+def to_csv(evaluation: Evaluation) -> str:
+    """One row per init, task and update."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for init, per_task in evaluation.returns.items():
+        for task_id, (task, curve) in enumerate(zip(evaluation.tasks, per_task, strict=True)):
+            for update, value in enumerate(curve):
+                writer.writerow(
+                    {
+                        "init": init,
+                        "task_id": task_id,
+                        "task": task.to_json(),
+                        "update": update,
+                        "env_steps": update * evaluation.rollout_size,
+                        "return": value,
+                    }
+                )
+    return buffer.getvalue()
+
+
+def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
+    """Summary statistics per init and update, with the protocol and the sources."""
+    config = evaluation.config
+    inits = {}
+    for init, curve in evaluation.summaries().items():
+        inits[init] = [
+            {
+                "update": k,
+                "mean": s.mean,
+                "std": s.std,
+                "ci95_low": s.low,
+                "ci95_high": s.high,
+                "n": s.n,
+            }
+            for k, s in enumerate(curve)
+        ]
+    return {
+        "env_id": config.env.id,
+        "tasks": len(evaluation.tasks),
+        "updates": config.evaluation.updates,
+        "episodes_per_update": config.evaluation.episodes,
+        "seed": config.evaluation.seed,
+        "inner": dataclasses.asdict(config.evaluation_inner()),
+        "sources": sources,
+        "inits": inits,
+        "normalized_scores": evaluation.normalized_scores(),
+    }
+
+
+def to_markdown(evaluation: Evaluation) -> str:
+    """The summary as Markdown tables (with MAML's published numbers for Navigation2D)."""
+    config = evaluation.config
+    updates = config.evaluation.updates
+    header = "| init | " + " | ".join(f"after {k}" for k in range(updates + 1)) + " |"
+    rule = "|---|" + "---|" * (updates + 1)
+    lines = [
+        f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks",
+        "",
+        f"Mean return over tasks [95% CI] after k PPO updates of {config.evaluation.episodes} "
+        f"episodes each (evaluation seed {config.evaluation.seed}).",
+        "",
+        header,
+        rule,
+    ]
+    for init, curve in evaluation.summaries().items():
+        cells = [f"{_fmt(s.mean)} [{_fmt(s.low)}, {_fmt(s.high)}]" for s in curve]
+        cells += ["" for _ in range(updates + 1 - len(cells))]
+        lines.append(f"| {init} | " + " | ".join(cells) + " |")
+    if config.env.id == "ReptileRL/Navigation2D-v0":
+        lines += [
+            "",
+            "MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories):",
+            "",
+            header,
+            rule,
+        ]
+        for name, values in MAML_NAVIGATION.items():
+            cells = [_fmt(v) for v in values[: updates + 1]]
+            cells += ["" for _ in range(updates + 1 - len(cells))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    scores = evaluation.normalized_scores()
+    if scores is not None:
+        lines += [
+            "",
+            "Normalised score (R - R_pretrained@0) / (R_oracle - R_pretrained@0):",
+            "",
+            header,
+            rule,
+        ]
+        for init, values in scores.items():
+            lines.append(f"| {init} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(evaluation: Evaluation, out_dir: Path, sources: dict[str, str]) -> list[Path]:
+    """Write ``adaptation.{csv,json,md,png}`` into ``out_dir``; return their paths."""
+    from reptile_rl.plotting import plot_adaptation
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"adaptation.{ext}" for ext in ("csv", "json", "md", "png")]
+    checkpoint.atomic_write_text(paths[0], to_csv(evaluation))
+    summary = json.dumps(to_json(evaluation, sources), indent=2, allow_nan=True)
+    checkpoint.atomic_write_text(paths[1], summary + "\n")
+    checkpoint.atomic_write_text(paths[2], to_markdown(evaluation))
+    reference = MAML_NAVIGATION if evaluation.config.env.id == "ReptileRL/Navigation2D-v0" else None
+    plot_adaptation(evaluation, paths[3], reference)
+    return paths

@@ -1,0 +1,136 @@
+"""Find what ``reptile-rl evaluate`` compares: the meta-policy and its baselines.
+
+A source is a training run directory, a policy or checkpoint file, or the name of a preset
+whose trained policies ship with the package (``reptile_rl/pretrained/<preset>/``). Everything
+is resolved and checked here, before any evaluation work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+from reptile_rl.checkpoint import CheckpointError
+from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
+from reptile_rl.evaluation import INIT_NAMES, check_policies
+from reptile_rl.policies import PolicyFile, load_policy
+
+META_FILE = "meta_policy.safetensors"
+BASELINE_FILES = {
+    "pretrained": "pretrained_policy.safetensors",
+    "oracle": "oracle_policy.safetensors",
+}
+
+
+@dataclasses.dataclass
+class EvaluationPlan:
+    """What to evaluate.
+
+    Attributes:
+        config: The meta-policy's configuration with the evaluation overrides applied.
+        policies: Init name -> policy (``None`` for ``random``).
+        sources: Init name -> where its policy came from.
+        default_out: Output folder when ``--out`` is not given.
+    """
+
+    config: Config
+    policies: dict[str, PolicyFile | None]
+    sources: dict[str, str]
+    default_out: Path
+
+
+def shipped_dir(preset: str) -> Path | None:
+    """The folder of a preset's shipped policies, if the package has them."""
+    folder = resources.files("reptile_rl") / "pretrained" / preset
+    path = Path(str(folder))
+    return path if (path / META_FILE).is_file() else None
+
+
+def _meta_file(source: str) -> tuple[Path, Path, Path]:
+    """Return (meta policy file, folder holding the baselines, default output folder)."""
+    path = Path(source)
+    if path.is_dir():
+        for candidate in (path / META_FILE, path / "checkpoints" / "latest.safetensors"):
+            if candidate.is_file():
+                return candidate, path, path / "eval"
+        raise CheckpointError(f"{path}: holds no {META_FILE} and no checkpoints/latest.safetensors")
+    if path.is_file():
+        return path, path.parent, path.parent / "eval"
+    shipped = shipped_dir(source)
+    if shipped is not None:
+        return shipped / META_FILE, shipped, Path("runs") / f"{source}-shipped-eval"
+    raise CheckpointError(
+        f"{source}: no such run directory or file, and no preset with shipped policies"
+    )
+
+
+def _baseline_file(role: str, given: Path | None, folder: Path) -> Path | None:
+    if given is None:
+        candidate = folder / BASELINE_FILES[role]
+        return candidate if candidate.is_file() else None
+    if given.is_dir():
+        candidate = given / BASELINE_FILES[role]
+        if not candidate.is_file():
+            raise CheckpointError(f"--{role} {given}: holds no {BASELINE_FILES[role]}")
+        return candidate
+    return given
+
+
+def _parse_inits(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--inits: expected names among {', '.join(INIT_NAMES)}, got {text!r}")
+    for name in names:
+        if name not in INIT_NAMES:
+            raise ConfigError(
+                f"--inits: unknown init {name!r}; choose from {', '.join(INIT_NAMES)}"
+            )
+    return names
+
+
+def resolve_evaluation(
+    source: str,
+    inits: str | None,
+    pretrained: Path | None,
+    oracle: Path | None,
+    overrides: list[str],
+) -> EvaluationPlan:
+    """Load and check everything an evaluation needs.
+
+    Args:
+        source: Run directory, policy/checkpoint file, or preset with shipped policies.
+        inits: Comma-separated init names; ``None`` for meta, random and the baselines found.
+        pretrained: Pretrained baseline (run directory or file); default: next to the source.
+        oracle: Oracle baseline (run directory or file); default: next to the source.
+        overrides: ``key=value`` overrides of the meta-policy's configuration.
+
+    Raises:
+        ConfigError: For unknown init names or bad overrides.
+        CheckpointError: For missing, corrupt or incompatible policy files.
+    """
+    wanted = _parse_inits(inits)
+    meta_path, folder, default_out = _meta_file(source)
+    meta = load_policy(meta_path)
+    config = config_from_dict(apply_overrides(meta.config.to_dict(), overrides))
+    policies: dict[str, PolicyFile | None] = {}
+    sources: dict[str, str] = {}
+    if wanted is None or "meta" in wanted:
+        policies["meta"], sources["meta"] = meta, str(meta_path)
+    for role, given in (("pretrained", pretrained), ("oracle", oracle)):
+        path = _baseline_file(role, given, folder)
+        if path is None:
+            if wanted is not None and role in wanted:
+                command = "pretrain --oracle" if role == "oracle" else "pretrain"
+                raise CheckpointError(
+                    f"--inits: the {role} init needs --{role} PATH (a `reptile-rl {command}` run)"
+                )
+            continue
+        if wanted is None or role in wanted:
+            policies[role], sources[role] = load_policy(path), str(path)
+    if wanted is None or "random" in wanted:
+        policies["random"], sources["random"] = None, "fresh policy per task"
+    check_policies(config, {k: v for k, v in policies.items() if v is not None}, sources)
+    return EvaluationPlan(config, policies, sources, default_out)
