@@ -64,19 +64,25 @@ class Task:
     @classmethod
     def _validated(cls, name: str, value: Any) -> float | int:
         """Return ``value`` checked (and coerced to the field's type) or raise ``ValueError``."""
-        where = f"{cls.__name__}.{name}"
+        if name in cls.choices:
+            allowed = f"one of {list(cls.choices[name])}"
+        else:
+            allowed = "a finite number in [{}, {}]".format(*cls.bounds[name])
+        wrong = ValueError(f"{cls.__name__}.{name} must be {allowed}, got {value!r}")
         is_number = isinstance(value, int | float | np.integer | np.floating)
         if isinstance(value, bool | np.bool_) or not is_number:
-            raise ValueError(f"{where} must be a number, got {type(value).__name__} {value!r}")
+            raise ValueError(f"{wrong} ({type(value).__name__})")
         if name in cls.choices:
-            allowed = cls.choices[name]
-            if value not in allowed:
-                raise ValueError(f"{where} must be one of {list(allowed)}, got {value!r}")
+            if value not in cls.choices[name]:
+                raise wrong
             return int(value)
         low, high = cls.bounds[name]
-        number = float(value)
+        try:
+            number = float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: equal tasks, equal JSON
+        except OverflowError:
+            raise wrong from None
         if not math.isfinite(number) or not low <= number <= high:
-            raise ValueError(f"{where} must be a finite number in [{low}, {high}], got {value!r}")
+            raise wrong
         return number
 
     # -- JSON ------------------------------------------------------------------------------
@@ -188,7 +194,7 @@ def task_from_dict(data: dict[str, Any]) -> Task:
         raise ValueError(f"a task must be a JSON object, got {type(data).__name__}")
     fields = dict(data)
     family = fields.pop("family", None)
-    if family not in Task._registry:
+    if not isinstance(family, str) or family not in Task._registry:
         raise ValueError(f"task.family must be one of {sorted(Task._registry)}, got {family!r}")
     cls = Task._registry[family]
     expected = {f.name for f in dataclasses.fields(cls)}

@@ -62,8 +62,8 @@ class TaskInObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray]):
 class VecTaskInObservation(VecEnvWrapper):
     """:class:`TaskInObservation` for a task-family ``VecEnv`` (one task per sub-environment).
 
-    The tasks are cached and refreshed whenever ``set_task``/``set_tasks`` go through this
-    wrapper, so a step costs one concatenation.
+    The task arrays are cached and rebuilt only when the sub-envs' tasks change, however they
+    were changed (through this wrapper or on the wrapped env directly).
 
     Args:
         venv: A vectorized task family, e.g. :class:`envs.Navigation2DVecEnv` or a
@@ -73,40 +73,33 @@ class VecTaskInObservation(VecEnvWrapper):
     def __init__(self, venv: VecEnv) -> None:
         task_type: type[Task] = type(venv.env_method("get_task", indices=0)[0])
         super().__init__(venv, observation_space=_extended_space(venv.observation_space, task_type))
-        self._refresh()
+        self._tasks: list[Task] = []
+        self._task_arrays = np.empty((0, 0), dtype=np.float32)
 
-    def _refresh(self) -> None:
+    def _current_task_arrays(self) -> np.ndarray:
         tasks = self.venv.env_method("get_task")
-        self._task_arrays = np.stack([task.as_array() for task in tasks])
+        if tasks != self._tasks:
+            self._tasks = tasks
+            self._task_arrays = np.stack([task.as_array() for task in tasks])
+        return self._task_arrays
 
-    def _with_tasks(self, observations: np.ndarray) -> np.ndarray:
+    def _with_tasks(self, observations: np.ndarray, task_arrays: np.ndarray) -> np.ndarray:
         dtype = self.observation_space.dtype
-        return np.concatenate([observations, self._task_arrays], axis=1).astype(dtype)
-
-    def env_method(
-        self,
-        method_name: str,
-        *method_args: Any,
-        indices: VecEnvIndices = None,
-        **method_kwargs: Any,
-    ) -> list[Any]:
-        """Forward to the wrapped env, refreshing the cached tasks after ``set_task``."""
-        result = self.venv.env_method(method_name, *method_args, indices=indices, **method_kwargs)
-        if method_name == "set_task":
-            self._refresh()
-        return result
+        return np.concatenate([observations, task_arrays], axis=-1).astype(dtype)
 
     def reset(self) -> VecEnvObs:
         """Reset and append the tasks."""
-        return self._with_tasks(self.venv.reset())  # type: ignore[arg-type]
+        observations = self.venv.reset()
+        return self._with_tasks(observations, self._current_task_arrays())  # type: ignore[arg-type]
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step and append the tasks (also to ``terminal_observation``)."""
         observations, rewards, dones, infos = self.venv.step_wait()
+        task_arrays = self._current_task_arrays()
         for index in np.flatnonzero(dones):
             terminal = infos[index].get("terminal_observation")
             if terminal is not None:
-                infos[index]["terminal_observation"] = np.concatenate(
-                    [terminal, self._task_arrays[index]]
-                ).astype(self.observation_space.dtype)
-        return self._with_tasks(observations), rewards, dones, infos  # type: ignore[arg-type]
+                infos[index]["terminal_observation"] = self._with_tasks(
+                    terminal, task_arrays[index]
+                )
+        return self._with_tasks(observations, task_arrays), rewards, dones, infos  # type: ignore[arg-type]

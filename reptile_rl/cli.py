@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, iter_options, load_config, preset_names
-from reptile_rl.reptile import TrainingError
+from reptile_rl.reptile import StorageError, TrainingError
 
 USER_ERROR = 2
 
@@ -89,11 +90,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     for key in ("tasks", "updates", "episodes", "seed"):
         if getattr(args, key) is not None:
             overrides.append(f"evaluation.{key}={getattr(args, key)}")
-    plan = resolve_evaluation(args.source, args.inits, args.pretrained, args.oracle, overrides)
+    plan = resolve_evaluation(
+        args.source, args.inits, args.pretrained, args.oracle, overrides, args.task_file
+    )
     out_dir = args.out or plan.default_out
     backend = make_backend(plan.config.parallel)
     try:
-        evaluation = evaluate(plan.config, plan.policies, backend)
+        evaluation = evaluate(plan.config, plan.policies, backend, plan.tasks)
     finally:
         backend.close()
     for path in write_outputs(evaluation, out_dir, plan.sources):
@@ -201,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a configuration key, e.g. "
         "evaluation.inner={learning_rate: 0.01} or parallel.workers=2",
     )
+    evaluate.add_argument(
+        "--task-file",
+        type=Path,
+        default=None,
+        help="a JSON list of tasks to evaluate on instead of --tasks test-split draws",
+    )
     evaluate.add_argument("--out", type=Path, default=None, help="output folder (RUN_DIR/eval)")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -214,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
@@ -223,13 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     handler: Callable[[argparse.Namespace], None] = args.handler
+    # Preemption sends SIGTERM: stop like Ctrl-C so that workers are shut down cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         handler(args)
     except (UserError, ConfigError, CheckpointError) as error:
         print(f"reptile-rl: error: {error}", file=sys.stderr)
         return USER_ERROR
-    except TrainingError as error:
-        print(f"reptile-rl: training stopped: {error}", file=sys.stderr)
+    except (TrainingError, StorageError) as error:
+        print(f"reptile-rl: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("reptile-rl: interrupted; resume with --resume RUN_DIR", file=sys.stderr)

@@ -244,6 +244,9 @@ def _check_range(key: str, value: float, meta: Mapping[str, Any]) -> None:
         raise ConfigError(f"{key}: must be in {bounds}, got {value!r}")
 
 
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
     """Return ``value`` checked against type ``tp`` and the field's range, or raise."""
     if _is_optional(tp):
@@ -273,6 +276,8 @@ def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
         _check_range(key, value, meta)
         return value
     if tp is float:
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e9 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise wrong
         _check_range(key, float(value), meta)

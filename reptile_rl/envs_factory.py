@@ -16,7 +16,8 @@ import envs
 from envs.base import Task, TaskFamily
 
 
-def _family_class(env_id: str) -> type[TaskFamily[Any]]:
+def family_class(env_id: str) -> type[TaskFamily[Any]]:
+    """The environment class of a registered task family (raises ``ValueError`` if not one)."""
     if env_id not in gym.registry:
         families = [i for i in gym.registry if i.startswith("ReptileRL/")]
         raise ValueError(f"unknown env id {env_id!r}; task families: {', '.join(families)}")
@@ -33,7 +34,7 @@ def family_task_type(env_id: str) -> type[Task]:
     Raises:
         ValueError: If the id is unknown or not a task family.
     """
-    return _family_class(env_id).task_type
+    return family_class(env_id).task_type
 
 
 def env_horizon(env_id: str) -> int:
@@ -77,7 +78,7 @@ def make_vec_env(env_id: str, kwargs: dict[str, Any], n_envs: int, oracle: bool 
         n_envs: Number of sub-environments.
         oracle: Append the task to observations (:class:`envs.VecTaskInObservation`).
     """
-    if _family_class(env_id) is envs.Navigation2DEnv:
+    if family_class(env_id) is envs.Navigation2DEnv:
         if kwargs:
             raise ValueError(f"env.kwargs: Navigation2D takes no keyword arguments, got {kwargs}")
         vec_env: VecEnv = envs.Navigation2DVecEnv(n_envs, horizon=env_horizon(env_id))

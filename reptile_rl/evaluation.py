@@ -119,7 +119,10 @@ def check_policies(
 
 
 def evaluate(
-    config: Config, policies: dict[str, PolicyFile | None], backend: Backend
+    config: Config,
+    policies: dict[str, PolicyFile | None],
+    backend: Backend,
+    tasks: list[Task] | None = None,
 ) -> Evaluation:
     """Measure adaptation curves for each initialisation on the held-out tasks.
 
@@ -128,11 +131,12 @@ def evaluate(
             protocol and ``evaluation.inner`` the adaptation's PPO settings.
         policies: Init name -> its policy; ``"random"`` maps to ``None`` (drawn per task).
         backend: Where adaptations run.
+        tasks: Tasks to use instead of the held-out test-split draw.
 
     Returns:
         The returns of every init on every task after every update.
     """
-    tasks = test_tasks(config)
+    tasks = test_tasks(config) if tasks is None else tasks
     inner = config.evaluation_inner()
     updates = config.evaluation.updates
     seeds = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -64,6 +65,10 @@ class _Loops:
         except Exception as error:  # one task's failure must not end the run (issue 8)
             logger.exception("adaptation to %s failed", job.task)
             return AdaptResult.failure(error)
+
+    def pid(self) -> int:
+        """The worker's process id (to inspect or kill it)."""
+        return os.getpid()
 
     def close(self) -> None:
         for loop in self._loops.values():

@@ -40,6 +40,10 @@ class TrainingError(RuntimeError):
     """Training cannot continue meaningfully (e.g. most of a meta-batch failed)."""
 
 
+class StorageError(RuntimeError):
+    """The run directory cannot be written (full disk, lost permissions...)."""
+
+
 @dataclasses.dataclass
 class MetaState:
     """Everything that evolves during meta-training; a checkpoint stores exactly this.
@@ -172,13 +176,24 @@ class Reptile:
             "has_inner_optimizer": state.inner_optimizer is not None,
             "config": self.config.to_dict(),
         }
-        if state.iteration % self.config.checkpoint_every == 0 or (
-            state.iteration == self.config.outer.iterations
-        ):
-            checkpoint.save(
-                self.checkpoint_dir / f"iter_{state.iteration:06d}.safetensors", tensors, record
-            )
-        checkpoint.save(self.checkpoint_dir / "latest.safetensors", tensors, record)
+        numbered = state.iteration % self.config.checkpoint_every == 0
+        paths = [self.checkpoint_dir / "latest.safetensors"]
+        if numbered or state.iteration == self.config.outer.iterations:
+            paths.insert(0, self.checkpoint_dir / f"iter_{state.iteration:06d}.safetensors")
+        for path in paths:
+            try:
+                checkpoint.save(path, tensors, record)
+            except OSError as error:
+                # Writes are atomic, so a latest file that exists is a complete earlier one.
+                advice = (
+                    f"the previous checkpoint is intact: free the space or fix the permissions, "
+                    f"then reptile-rl train --resume {self.run_dir}"
+                    if paths[-1].exists()
+                    else "no checkpoint was written: free the space or fix the permissions"
+                )
+                raise StorageError(
+                    f"cannot write checkpoint {path}: {error.strerror or error}; {advice}"
+                ) from error
 
     def _load_latest(self) -> MetaState:
         """Load ``latest``, falling back to the newest numbered checkpoint that verifies."""
@@ -256,6 +271,8 @@ class Reptile:
         inner_optimizer = None
         if not config.inner.reset_optimizer:
             inner_optimizer = params.average([r.optimizer_state or {} for r in kept])
+        if not params.all_finite(theta):  # finite inputs can still overflow
+            raise TrainingError(f"iteration {t}: the outer update made theta non-finite")
         steps = sum(r.env_steps for r in results)
         new_state = MetaState(
             t + 1, theta, adam, inner_optimizer, state.env_steps + steps, state.wall_seconds
@@ -346,7 +363,12 @@ class Reptile:
                 }
                 row.update({f"return_after_{k}": r for k, r in enumerate(returns) if k > 0})
                 scalars = {k: v for k, v in stats.items() if k.startswith("inner/")}
-                log.record(row, scalars, stats["env_steps"] / max(elapsed, 1e-9))
+                try:
+                    log.record(row, scalars, stats["env_steps"] / max(elapsed, 1e-9))
+                except OSError as error:
+                    raise StorageError(
+                        f"cannot write the logs in {self.run_dir}: {error.strerror or error}"
+                    ) from error
                 self.state = state
                 self.save_checkpoint(state)
         finally:

@@ -8,11 +8,14 @@ is resolved and checked here, before any evaluation work starts.
 from __future__ import annotations
 
 import dataclasses
+import json
 from importlib import resources
 from pathlib import Path
 
+from envs.base import Task, task_from_dict
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
+from reptile_rl.envs_factory import family_class
 from reptile_rl.evaluation import INIT_NAMES, check_policies
 from reptile_rl.policies import PolicyFile, load_policy
 
@@ -32,12 +35,14 @@ class EvaluationPlan:
         policies: Init name -> policy (``None`` for ``random``).
         sources: Init name -> where its policy came from.
         default_out: Output folder when ``--out`` is not given.
+        tasks: Explicit tasks (``--task-file``) instead of a test-split draw.
     """
 
     config: Config
     policies: dict[str, PolicyFile | None]
     sources: dict[str, str]
     default_out: Path
+    tasks: list[Task] | None = None
 
 
 def shipped_dir(preset: str) -> Path | None:
@@ -91,12 +96,37 @@ def _parse_inits(text: str | None) -> list[str] | None:
     return names
 
 
+def read_task_file(path: Path, config: Config) -> list[Task]:
+    """Read a JSON list of tasks (``Task.to_dict`` objects) for ``config``'s env family.
+
+    Raises:
+        ConfigError: Naming the file, the task's index and what is wrong with it.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"--task-file {path}: cannot read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--task-file {path}: invalid JSON: {error}") from None
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"--task-file {path}: expected a non-empty JSON list of tasks")
+    family = family_class(config.env.id)
+    tasks = []
+    for index, item in enumerate(data):
+        try:
+            tasks.append(family.validate_task(task_from_dict(item)))
+        except ValueError as error:
+            raise ConfigError(f"--task-file {path}: task {index}: {error}") from None
+    return tasks
+
+
 def resolve_evaluation(
     source: str,
     inits: str | None,
     pretrained: Path | None,
     oracle: Path | None,
     overrides: list[str],
+    task_file: Path | None = None,
 ) -> EvaluationPlan:
     """Load and check everything an evaluation needs.
 
@@ -106,6 +136,7 @@ def resolve_evaluation(
         pretrained: Pretrained baseline (run directory or file); default: next to the source.
         oracle: Oracle baseline (run directory or file); default: next to the source.
         overrides: ``key=value`` overrides of the meta-policy's configuration.
+        task_file: A JSON list of tasks to evaluate on instead of a test-split draw.
 
     Raises:
         ConfigError: For unknown init names or bad overrides.
@@ -133,4 +164,5 @@ def resolve_evaluation(
     if wanted is None or "random" in wanted:
         policies["random"], sources["random"] = None, "fresh policy per task"
     check_policies(config, {k: v for k, v in policies.items() if v is not None}, sources)
-    return EvaluationPlan(config, policies, sources, default_out)
+    tasks = None if task_file is None else read_task_file(task_file, config)
+    return EvaluationPlan(config, policies, sources, default_out, tasks)

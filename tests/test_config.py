@@ -149,3 +149,13 @@ def test_baseline_budget_matches_meta_training():
     rollout = config.inner.n_envs * 100
     assert config.baseline_env_steps() == 7 * 3 * config.inner.updates * rollout
     assert load_config("navigation", ["baseline.env_steps=1234"]).baseline_env_steps() == 1234
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    # PyYAML (YAML 1.1) reads "1e9" as a string; users mean a number.
+    config = load_config("navigation", ["inner.max_grad_norm=1e9", "inner.learning_rate=3E-4"])
+    assert config.inner.max_grad_norm == 1e9 and config.inner.learning_rate == 3e-4
+    with pytest.raises(ConfigError, match=r"inner\.n_epochs: expected int, got str '1e3'"):
+        load_config("navigation", ["inner.n_epochs=1e3"])
+    with pytest.raises(ConfigError, match=r"inner\.learning_rate: expected float, got str 'fast'"):
+        load_config("navigation", ["inner.learning_rate=fast"])
