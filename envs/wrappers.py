@@ -9,7 +9,6 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
-    VecEnvIndices,
     VecEnvObs,
     VecEnvStepReturn,
     VecEnvWrapper,
