@@ -114,6 +114,11 @@ class OuterConfig:
     )
     adam_beta1: float = option(0.9, "Outer Adam's first-moment decay.", low=0.0, high=1.0)
     adam_beta2: float = option(0.999, "Outer Adam's second-moment decay.", low=0.0, high=1.0)
+    measure_adapted: bool = option(
+        True,
+        "Roll out once more after the last inner update to log the adapted return "
+        "(costs up to one rollout per task; no effect on theta).",
+    )
     exclude: list[str] = option(
         [], "Regexes of parameter names that are not meta-learned (they keep their initial value)."
     )

@@ -251,7 +251,7 @@ class Reptile:
                 task,
                 derive_seed(config.seed, Stream.ADAPTATION, t, i),
                 config.inner.updates,
-                measure_final=True,
+                measure_final=config.outer.measure_adapted,
             )
             for i, task in enumerate(tasks)
         ]
@@ -329,7 +329,7 @@ class Reptile:
             self.state = self._initial_state()
             self.save_checkpoint(self.state)
         config = self.config
-        columns = progress_columns(config.inner.updates, measured_final=True)
+        columns = progress_columns(config.inner.updates, config.outer.measure_adapted)
         postfix = {"pre": "return_pre", "post": columns[-2]}
         log = RunLog(
             self.run_dir,

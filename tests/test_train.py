@@ -165,3 +165,12 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert main(["train", "navigation", "--out", str(run_dir)]) == 2
     assert (run_dir / "checkpoints" / "latest.safetensors").read_bytes() == before
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["outer"]["iterations"] == 1
+
+
+def test_without_the_measurement_rollout(tmp_path):
+    config = tiny_config("outer.measure_adapted=false", "outer.iterations=1")
+    Reptile(config, tmp_path / "run").learn()
+    (row,) = read_progress(tmp_path / "run")
+    assert [k for k in row if k.startswith("return")] == ["return_pre", "return_after_1"]
+    # Exactly 3 tasks x 2 training rollouts x 4 envs x 100 steps: no measurement steps.
+    assert int(row["env_steps"]) == 2400
