@@ -298,8 +298,15 @@ class InnerLoop:
 
     def _rollout(self, recorder: _FirstEpisodeReturns) -> Rollout:
         start = time.perf_counter()
-        # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
-        self.ppo.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
+        # torch.distributions re-checks its arguments at every construction (thousands per
+        # update); the policy's parameters are checked for finiteness after adaptation instead.
+        validate = torch.distributions.Distribution._validate_args
+        torch.distributions.Distribution.set_default_validate_args(False)
+        try:
+            # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
+            self.ppo.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
+        finally:
+            torch.distributions.Distribution.set_default_validate_args(validate)
         seconds = time.perf_counter() - start
         stats = {}
         if recorder is self._training:
