@@ -93,6 +93,17 @@ class InnerConfig:
     vf_coef: float = option(0.5, "Value loss coefficient.", low=0.0)
     max_grad_norm: float = option(0.5, "Gradient clipping norm.", low=0.0, low_open=True)
     normalize_advantage: bool = option(True, "Normalise advantages per minibatch.")
+    advantage_baseline: Literal["critic", "linear"] = option(
+        "critic",
+        "Baseline of the advantages: the (meta-initialised) critic, or MAML's linear feature "
+        "baseline fitted on each rollout (rllab's LinearFeatureBaseline).",
+    )
+    bootstrap_time_limit: bool = option(
+        True,
+        "Bootstrap returns with the critic where the time limit cuts an episode (SB3's "
+        "default); false treats the horizon as the end of the task, as MAML's finite-horizon "
+        "setting does.",
+    )
     optimizer: Literal["adam", "sgd"] = option("adam", "Inner optimizer.")
     reset_optimizer: bool = option(
         True, "Fresh optimizer state for every task (else it carries over between tasks)."

@@ -10,7 +10,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 from gymnasium.envs.registration import load_env_creator
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecMonitor
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 import envs
 from envs.base import Task, TaskFamily
@@ -65,7 +66,33 @@ def _quiet_settotalmass_deprecation() -> Iterator[None]:
         mujoco.set_mju_user_warning(previous)
 
 
-def make_vec_env(env_id: str, kwargs: dict[str, Any], n_envs: int, oracle: bool = False) -> VecEnv:
+class FiniteHorizon(VecEnvWrapper):
+    """Report the time limit as the end of the task, so that SB3 does not bootstrap there.
+
+    SB3 adds ``gamma * V(terminal observation)`` to the last reward of an episode cut by the
+    time limit (``info["TimeLimit.truncated"]``), treating the limit as artificial. In MAML's
+    tasks the horizon is part of the task: nothing follows it.
+    """
+
+    def reset(self) -> VecEnvObs:
+        """Reset the wrapped env."""
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step, clearing ``TimeLimit.truncated``."""
+        observations, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            info["TimeLimit.truncated"] = False
+        return observations, rewards, dones, infos
+
+
+def make_vec_env(
+    env_id: str,
+    kwargs: dict[str, Any],
+    n_envs: int,
+    oracle: bool = False,
+    bootstrap_time_limit: bool = True,
+) -> VecEnv:
     """Build ``n_envs`` copies of a task family as one monitored ``VecEnv``.
 
     Navigation2D uses its batched implementation (one NumPy operation for all envs); other
@@ -77,6 +104,7 @@ def make_vec_env(env_id: str, kwargs: dict[str, Any], n_envs: int, oracle: bool 
         kwargs: Keyword arguments for ``gymnasium.make``.
         n_envs: Number of sub-environments.
         oracle: Append the task to observations (:class:`envs.VecTaskInObservation`).
+        bootstrap_time_limit: ``False`` wraps the env in :class:`FiniteHorizon`.
     """
     if family_class(env_id) is envs.Navigation2DEnv:
         if kwargs:
@@ -87,4 +115,6 @@ def make_vec_env(env_id: str, kwargs: dict[str, Any], n_envs: int, oracle: bool 
             vec_env = DummyVecEnv([lambda: gym.make(env_id, **kwargs) for _ in range(n_envs)])
     if oracle:
         vec_env = envs.VecTaskInObservation(vec_env)
+    if not bootstrap_time_limit:
+        vec_env = FiniteHorizon(vec_env)
     return VecMonitor(vec_env)

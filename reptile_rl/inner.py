@@ -30,6 +30,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from envs.base import Task
+from reptile_rl.baseline import linear_baseline
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs_factory import env_horizon, make_vec_env
 from reptile_rl.params import Params
@@ -113,9 +114,10 @@ class _FirstEpisodeReturns(BaseCallback):
             sub-env has completed an episode: a measurement-only rollout.
     """
 
-    def __init__(self, stop_when_complete: bool) -> None:
+    def __init__(self, stop_when_complete: bool, linear_baseline_horizon: int | None = None):
         super().__init__()
         self.stop_when_complete = stop_when_complete
+        self.linear_baseline_horizon = linear_baseline_horizon
         self.returns = np.empty(0)
 
     def _on_rollout_start(self) -> None:
@@ -127,6 +129,24 @@ class _FirstEpisodeReturns(BaseCallback):
             if np.isnan(self.returns[index]):
                 self.returns[index] = float(infos[index]["episode"]["r"])
         return not (self.stop_when_complete and not np.isnan(self.returns).any())
+
+    def _on_rollout_end(self) -> None:
+        if self.linear_baseline_horizon is None:
+            return
+        # Replace the critic's values by MAML's per-rollout linear baseline, then let SB3
+        # recompute returns and advantages from them (before its training phase).
+        buffer = self.model.rollout_buffer  # type: ignore[attr-defined]
+        values, last_values = linear_baseline(
+            buffer.observations,
+            buffer.rewards,
+            buffer.episode_starts,
+            np.asarray(self.locals["new_obs"]),
+            self.locals["dones"],
+            buffer.gamma,
+            self.linear_baseline_horizon,
+        )
+        buffer.values = values.astype(np.float32)
+        buffer.compute_returns_and_advantage(torch.as_tensor(last_values), self.locals["dones"])
 
     def mean_return(self) -> float:
         if np.isnan(self.returns).any():
@@ -176,7 +196,9 @@ def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = 
     """
     inner = inner or config.inner
     horizon = env_horizon(config.env.id)
-    env = make_vec_env(config.env.id, config.env.kwargs, inner.n_envs, oracle=oracle)
+    env = make_vec_env(
+        config.env.id, config.env.kwargs, inner.n_envs, oracle, inner.bootstrap_time_limit
+    )
     ppo = PPO(
         "MlpPolicy",
         env,
@@ -215,7 +237,8 @@ class InnerLoop:
         self.inner = inner or config.inner
         self.ppo = build_ppo(config, oracle=oracle, inner=self.inner)
         self.rollout_size = self.ppo.n_steps * self.ppo.n_envs
-        self._training = _FirstEpisodeReturns(stop_when_complete=False)
+        linear = self.inner.advantage_baseline == "linear"
+        self._training = _FirstEpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = _FirstEpisodeReturns(stop_when_complete=True)
 
     def initial_parameters(self, seed: int) -> Params:

@@ -77,3 +77,34 @@ def test_carried_optimizer_state_is_used():
 def test_oracle_loop_observes_the_task():
     loop = InnerLoop(tiny_config(), oracle=True)
     assert loop.ppo.observation_space.shape == (4,)
+
+
+@pytest.mark.parametrize("baseline", ["critic", "linear"])
+def test_linear_baseline_makes_the_policy_update_independent_of_the_critic(baseline):
+    # Actor and critic are separate networks; with no gradient clipping, the critic can only
+    # influence the actor's update through the advantages' baseline.
+    loop = InnerLoop(
+        tiny_config(
+            f"inner.advantage_baseline={baseline}",
+            "inner.max_grad_norm=1e9",
+            "inner.bootstrap_time_limit=false",
+        )
+    )
+    theta = loop.initial_parameters(1)
+    other_critic = dict(theta, **{"value_net.bias": theta["value_net.bias"] - 30.0})
+    job = AdaptJob(TASK, seed=5, updates=2, measure_final=True)
+    first, second = loop.adapt(theta, job), loop.adapt(other_critic, job)
+    actor = [k for k in theta if "value" not in k]
+    same_actor = all(np.array_equal(first.params[k], second.params[k]) for k in actor)
+    assert same_actor == (baseline == "linear")
+    assert all(-400 < r < 0 for r in first.returns)
+
+
+def test_finite_horizon_never_bootstraps():
+    loop = InnerLoop(tiny_config("inner.bootstrap_time_limit=false"))
+    env = loop.ppo.env
+    env.reset()
+    for _ in range(100):
+        _, _, dones, infos = env.step(np.zeros((4, 2), dtype=np.float32))
+    assert dones.all()  # the horizon ended every episode...
+    assert not any(info["TimeLimit.truncated"] for info in infos)  # ...as a true end
