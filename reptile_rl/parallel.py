@@ -7,6 +7,7 @@ its job, runs with one torch thread, and results come back in job order.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import logging
 import os
@@ -36,7 +37,7 @@ class LoopSpec:
     oracle: bool = False
     inner: InnerConfig | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """A string that identifies equal specs (workers cache one loop per key)."""
         inner = "" if self.inner is None else repr(dataclasses.asdict(self.inner))

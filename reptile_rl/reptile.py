@@ -26,7 +26,7 @@ import numpy as np
 from reptile_rl import checkpoint, params
 from reptile_rl.config import Config, ConfigError, config_from_yaml, config_to_yaml
 from reptile_rl.envs_factory import family_task_type
-from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop
+from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop, fresh_parameters
 from reptile_rl.parallel import Backend, LoopSpec, make_backend, resolve_backend
 from reptile_rl.params import AdamState, Params
 from reptile_rl.policies import PolicyFile, export_sb3, save_policy
@@ -100,14 +100,14 @@ class Reptile:
     # -- set-up ------------------------------------------------------------------------------
     @property
     def local_loop(self) -> InnerLoop:
-        """An inner loop in this process (initial parameters, SB3 export)."""
+        """An inner loop in this process, built on first use (for the SB3 export)."""
         if self._local_loop is None:
             self._local_loop = InnerLoop(self.config)
         return self._local_loop
 
     def _initial_state(self) -> MetaState:
-        theta = self.local_loop.initial_parameters(
-            derive_seed(self.config.seed, Stream.INITIAL_PARAMETERS)
+        theta = fresh_parameters(
+            self.config, derive_seed(self.config.seed, Stream.INITIAL_PARAMETERS)
         )
         self.meta_learned = self._meta_learned(theta)
         adam = None

@@ -1,0 +1,228 @@
+"""Environment throughput: the batched Navigation2D and the cost of the cheetah's task reward.
+
+a. ``envs.Navigation2DVecEnv(20)`` against SB3's ``DummyVecEnv`` of 20
+   ``gymnasium.make("ReptileRL/Navigation2D-v0")``: env steps/s with the same pre-generated
+   random actions (half of them outside the action box, clipped inside the env). Target: the
+   batched env is at least 10x faster.
+b. ``gymnasium.make("ReptileRL/HalfCheetahVel-v0")`` against
+   ``gymnasium.make("HalfCheetah-v5", max_episode_steps=200)`` (the same horizon, so both reset
+   equally often): single-env steps/s with the same actions and reset seeds, so both simulate
+   exactly the same trajectories and differ only in the reward. Target: ratio >= 0.95.
+
+Usage: ``python -m benchmarks.env_throughput [--quick] [--nav-steps N] [--nav-rounds R]
+[--cheetah-steps N] [--cheetah-rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+import envs
+from benchmarks.common import (
+    QUICK_NOTE,
+    Spread,
+    interleave,
+    number,
+    quiet_mujoco,
+    ratios,
+    single_thread,
+    table,
+    timed,
+    verdict,
+)
+
+N_ENVS = 20
+NAV_TARGET = 10.0
+CHEETAH_TARGET = 0.95
+
+
+def _step_vec_env(env: VecEnv, actions: np.ndarray) -> None:
+    env.reset()
+    for action in actions:
+        env.step(action)
+
+
+def _array(value: object) -> np.ndarray:
+    """``value``, which must be a NumPy array (a Box observation)."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"expected an array, got {type(value).__name__}")
+    return value
+
+
+def _same_navigation_outputs(batched: VecEnv, dummy: VecEnv, actions: np.ndarray) -> bool:
+    """Whether both vectorized envs give the same observations, rewards and dones."""
+    obs_a, obs_b = batched.reset(), dummy.reset()
+    same = bool(np.array_equal(_array(obs_a), _array(obs_b)))
+    for action in actions:
+        obs_a, reward_a, done_a, _ = batched.step(action)
+        obs_b, reward_b, done_b, _ = dummy.step(action)
+        same &= bool(
+            np.array_equal(_array(obs_a), _array(obs_b))
+            and np.array_equal(reward_a, reward_b)
+            and np.array_equal(done_a, done_b)
+        )
+    return same
+
+
+def navigation(steps: int, rounds: int, seed: int = 0) -> tuple[str, float]:
+    """Benchmark 1a; return its Markdown and the median speed-up."""
+    rng = np.random.default_rng(seed)
+    # Uniform in [-0.2, 0.2]: about half of the components get clipped to [-0.1, 0.1].
+    actions = rng.uniform(-0.2, 0.2, size=(steps, N_ENVS, 2)).astype(np.float32)
+    task = envs.NavigationTask.sample(1, seed=seed)[0]
+    batched = envs.Navigation2DVecEnv(N_ENVS, tasks=task)
+
+    def make_single() -> gym.Env[Any, Any]:
+        env = gym.make(envs.NAVIGATION_2D)
+        env.unwrapped.set_task(task)  # type: ignore[attr-defined]
+        return env
+
+    dummy = DummyVecEnv([make_single for _ in range(N_ENVS)])
+    identical = _same_navigation_outputs(batched, dummy, actions[: min(steps, 300)])
+    times = interleave(
+        {
+            "batched": timed(lambda: _step_vec_env(batched, actions)),
+            "dummy": timed(lambda: _step_vec_env(dummy, actions)),
+        },
+        rounds,
+    )
+    dummy.close()
+    speedup = Spread.of(ratios(times["dummy"], times["batched"]))
+    env_steps = steps * N_ENVS
+    rows = [
+        [
+            f"`Navigation2DVecEnv({N_ENVS})`",
+            number(env_steps / Spread.of(times["batched"]).median),
+            f"{Spread.of(times['batched']).median * 1e3:.1f}",
+        ],
+        [
+            f"`DummyVecEnv` of {N_ENVS} `gymnasium.make`",
+            number(env_steps / Spread.of(times["dummy"]).median),
+            f"{Spread.of(times['dummy']).median * 1e3:.1f}",
+        ],
+    ]
+    text = "\n\n".join(
+        [
+            "### 1a. Batched Navigation2D vs `DummyVecEnv`",
+            f"{steps} vectorized steps ({number(env_steps)} env steps) per round with the same "
+            f"pre-generated actions in [-0.2, 0.2] (clipped inside the envs); {rounds} "
+            "interleaved rounds after one warm-up round. Same observations, rewards and dones "
+            f"on the first {min(steps, 300)} steps: {'yes' if identical else '**NO**'}.",
+            table(["env", "median env steps/s", "median ms per round"], rows),
+            f"Speed-up (median of per-round ratios): **{speedup.median:.1f}x** "
+            f"(IQR {speedup.p25:.1f}-{speedup.p75:.1f}x). Target >= {NAV_TARGET:.0f}x: "
+            f"{verdict(speedup.median, NAV_TARGET, higher_is_better=True)}.",
+        ]
+    )
+    return text, speedup.median
+
+
+def _step_single(env: gym.Env[Any, Any], actions: np.ndarray, seed: int) -> None:
+    env.reset(seed=seed)
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+
+
+def cheetah(steps: int, rounds: int, seed: int = 0) -> tuple[str, float]:
+    """Benchmark 1b; return its Markdown and the median throughput ratio (ours / v5)."""
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1.0, 1.0, size=(steps, 6)).astype(np.float32)
+    with quiet_mujoco():
+        ours = gym.make(envs.HALF_CHEETAH_VEL)
+        reference = gym.make("HalfCheetah-v5", max_episode_steps=200)
+    # The same reset seed per round for both: identical trajectories, only the reward differs.
+    counter = {"ours": 0, "v5": 0}
+
+    def round_of(name: str, env: gym.Env[Any, Any]) -> float:
+        counter[name] += 1
+        return timed(lambda: _step_single(env, actions, seed + counter[name]))()
+
+    times = interleave(
+        {"ours": lambda: round_of("ours", ours), "v5": lambda: round_of("v5", reference)},
+        rounds,
+    )
+    ours.close()
+    reference.close()
+    # Throughput ratio ours / v5 = time(v5) / time(ours).
+    ratio = Spread.of(ratios(times["v5"], times["ours"]))
+    labels = {"ours": envs.HALF_CHEETAH_VEL, "v5": "HalfCheetah-v5 (max_episode_steps=200)"}
+    rows = [
+        [
+            f"`{label}`",
+            number(steps / Spread.of(times[key]).median),
+            f"{Spread.of(times[key]).median:.3f}",
+        ]
+        for key, label in labels.items()
+    ]
+    overhead = (1.0 / ratio.median - 1.0) * 100.0
+    text = "\n\n".join(
+        [
+            "### 1b. HalfCheetahVel vs HalfCheetah-v5 (single env)",
+            f"{number(steps)} steps per round with the same pre-generated actions and the same "
+            f"reset seed (identical trajectories, reset when terminated or truncated); {rounds} "
+            "interleaved rounds after one warm-up round.",
+            table(["env", "median steps/s", "median s per round"], rows),
+            f"Throughput ratio ours / v5 (median of per-round ratios): **{ratio.median:.3f}** "
+            f"(overhead {overhead:+.1f}%); spread of the per-round ratios: IQR "
+            f"{ratio.p25:.3f}-{ratio.p75:.3f}, range {ratio.low:.3f}-{ratio.high:.3f}. "
+            f"Target >= {CHEETAH_TARGET} (overhead <= 5%): "
+            f"{verdict(ratio.median, CHEETAH_TARGET, higher_is_better=True)}.",
+        ]
+    )
+    return text, ratio.median
+
+
+def run(
+    quick: bool,
+    nav_steps: int | None = None,
+    nav_rounds: int | None = None,
+    cheetah_steps: int | None = None,
+    cheetah_rounds: int | None = None,
+) -> str:
+    """Run benchmark 1 and return its Markdown section.
+
+    Args:
+        quick: Small sizes for a smoke run.
+        nav_steps: Vectorized steps per round of 1a.
+        nav_rounds: Measured rounds of 1a.
+        cheetah_steps: Steps per round of 1b.
+        cheetah_rounds: Measured rounds of 1b.
+    """
+    single_thread()
+    given = [nav_steps, nav_rounds, cheetah_steps, cheetah_rounds]
+    if any(value is not None and value < 1 for value in given):
+        raise ValueError("step and round counts must be at least 1")
+    nav_text, _ = navigation(
+        nav_steps or (500 if quick else 5000), nav_rounds or (3 if quick else 15)
+    )
+    cheetah_text, _ = cheetah(
+        cheetah_steps or (2000 if quick else 10000), cheetah_rounds or (5 if quick else 41)
+    )
+    parts = ["## 1. Environment throughput"]
+    if quick:
+        parts.append(QUICK_NOTE)
+    parts += [nav_text, cheetah_text]
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--nav-steps", type=int, help="vectorized steps per round (1a)")
+    parser.add_argument("--nav-rounds", type=int, help="measured rounds (1a)")
+    parser.add_argument("--cheetah-steps", type=int, help="steps per round (1b)")
+    parser.add_argument("--cheetah-rounds", type=int, help="measured rounds (1b)")
+    args = parser.parse_args()
+    print(run(args.quick, args.nav_steps, args.nav_rounds, args.cheetah_steps, args.cheetah_rounds))
+
+
+if __name__ == "__main__":
+    main()
