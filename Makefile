@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test test-all lint benchmarks clean
+.PHONY: install train test test-all lint benchmarks policies clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ lint: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks.run_all
+
+# Re-create the policies shipped in reptile_rl/pretrained/<PRESET>/ (meta, pretrained, oracle),
+# e.g. `make policies PRESET=navigation`. Runs land in runs/shipped-<PRESET>-*.
+PRESET ?= navigation
+SEED ?= 0
+policies: $(STAMP)
+	$(VENV)/bin/reptile-rl train $(PRESET) --seed $(SEED) --out runs/shipped-$(PRESET)-meta
+	$(VENV)/bin/reptile-rl pretrain $(PRESET) --seed $(SEED) --out runs/shipped-$(PRESET)-pretrained
+	$(VENV)/bin/reptile-rl pretrain $(PRESET) --seed $(SEED) --oracle --out runs/shipped-$(PRESET)-oracle
+	mkdir -p reptile_rl/pretrained/$(PRESET)
+	cp runs/shipped-$(PRESET)-meta/meta_policy.safetensors \
+	   runs/shipped-$(PRESET)-pretrained/pretrained_policy.safetensors \
+	   runs/shipped-$(PRESET)-oracle/oracle_policy.safetensors reptile_rl/pretrained/$(PRESET)/
 
 clean:
 	rm -rf $(VENV) build *.egg-info

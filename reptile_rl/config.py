@@ -121,7 +121,9 @@ class OuterConfig:
         0.0, "Outer step size at the last iteration (linear).", low=0.0, high=1.0
     )
     optimizer: Literal["interpolate", "adam"] = option(
-        "interpolate", "theta += eps * mean(phi - theta), or Adam fed with theta - mean(phi)."
+        "interpolate",
+        "theta += eps * mean(phi - theta), or Adam fed with theta - mean(phi) as gradient and "
+        "eps as its learning rate (then use small eps, e.g. 0.001).",
     )
     adam_beta1: float = option(0.9, "Outer Adam's first-moment decay.", low=0.0, high=1.0)
     adam_beta2: float = option(0.999, "Outer Adam's second-moment decay.", low=0.0, high=1.0)
