@@ -58,7 +58,7 @@ from envs.base import Task
 from reptile_rl import Reptile, load_config
 from reptile_rl.config import Config
 from reptile_rl.envs_factory import env_horizon, family_task_type, make_vec_env
-from reptile_rl.inner import policy_kwargs
+from reptile_rl.inner import ppo_kwargs
 from reptile_rl.parallel import SerialBackend
 from reptile_rl.params import linear_schedule
 from reptile_rl.reptile import MetaState
@@ -93,26 +93,7 @@ def training_steps(config: Config) -> int:
 
 def plain_ppo(config: Config, env: Any, seed: int) -> PPO:
     """Plain SB3 PPO with ``config``'s inner hyper-parameters and policy (SB3's own logger)."""
-    inner = config.inner
-    return PPO(
-        "MlpPolicy",
-        env,
-        learning_rate=inner.learning_rate,
-        n_steps=inner.n_steps or env_horizon(config.env.id),
-        batch_size=inner.batch_size,
-        n_epochs=inner.n_epochs,
-        gamma=inner.gamma,
-        gae_lambda=inner.gae_lambda,
-        clip_range=inner.clip_range,
-        ent_coef=inner.ent_coef,
-        vf_coef=inner.vf_coef,
-        max_grad_norm=inner.max_grad_norm,
-        normalize_advantage=inner.normalize_advantage,
-        policy_kwargs=policy_kwargs(config),
-        device="cpu",
-        verbose=0,
-        seed=seed,
-    )
+    return PPO("MlpPolicy", env, **ppo_kwargs(config), seed=seed)
 
 
 def read_env_steps(run_dir: Path) -> list[int]:

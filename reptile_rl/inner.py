@@ -186,6 +186,27 @@ def fresh_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
     return to_numpy(policy.state_dict())
 
 
+def ppo_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
+    """Keyword arguments of SB3's ``PPO`` for ``config`` (inner settings, policy, CPU)."""
+    inner = inner or config.inner
+    return {
+        "learning_rate": inner.learning_rate,
+        "n_steps": inner.n_steps or env_horizon(config.env.id),
+        "batch_size": inner.batch_size,
+        "n_epochs": inner.n_epochs,
+        "gamma": inner.gamma,
+        "gae_lambda": inner.gae_lambda,
+        "clip_range": inner.clip_range,
+        "ent_coef": inner.ent_coef,
+        "vf_coef": inner.vf_coef,
+        "max_grad_norm": inner.max_grad_norm,
+        "normalize_advantage": inner.normalize_advantage,
+        "policy_kwargs": policy_kwargs(config, inner),
+        "device": "cpu",
+        "verbose": 0,
+    }
+
+
 def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = None) -> PPO:
     """Build the SB3 PPO described by ``config`` (env, policy and inner settings).
 
@@ -195,28 +216,10 @@ def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = 
         inner: PPO settings to use instead of ``config.inner``.
     """
     inner = inner or config.inner
-    horizon = env_horizon(config.env.id)
     env = make_vec_env(
         config.env.id, config.env.kwargs, inner.n_envs, oracle, inner.bootstrap_time_limit
     )
-    ppo = PPO(
-        "MlpPolicy",
-        env,
-        learning_rate=inner.learning_rate,
-        n_steps=inner.n_steps or horizon,
-        batch_size=inner.batch_size,
-        n_epochs=inner.n_epochs,
-        gamma=inner.gamma,
-        gae_lambda=inner.gae_lambda,
-        clip_range=inner.clip_range,
-        ent_coef=inner.ent_coef,
-        vf_coef=inner.vf_coef,
-        max_grad_norm=inner.max_grad_norm,
-        normalize_advantage=inner.normalize_advantage,
-        policy_kwargs=policy_kwargs(config, inner),
-        device="cpu",
-        verbose=0,
-    )
+    ppo = PPO("MlpPolicy", env, **ppo_kwargs(config, inner))
     # A silent logger set once: otherwise every learn() call would configure a new one.
     ppo.set_logger(Logger(folder=None, output_formats=[]))
     return ppo
