@@ -17,7 +17,14 @@ TINY = [
     "outer.iterations=2",
     "parallel.workers=1",
     "parallel.backend=serial",
+    "baseline.inner={}",
 ]
+
+
+# The lowest possible Navigation2D return: the goal is at most 0.5 * sqrt(2) from the start and
+# the agent moves at most 0.1 * sqrt(2) per step, so the distance after step t is at most
+# 0.5 * sqrt(2) + 0.1 * sqrt(2) * t, summed over 100 steps.
+WORST_NAVIGATION_RETURN = -(0.5 * 2**0.5 * 100 + 0.1 * 2**0.5 * sum(range(1, 101)))
 
 
 @pytest.fixture(autouse=True, scope="session")
