@@ -93,7 +93,10 @@ def training_steps(config: Config) -> int:
 
 def plain_ppo(config: Config, env: Any, seed: int) -> PPO:
     """Plain SB3 PPO with ``config``'s inner hyper-parameters and policy (SB3's own logger)."""
-    return PPO("MlpPolicy", env, **ppo_kwargs(config), seed=seed)
+    kwargs = ppo_kwargs(config)
+    # Plain SB3: its default optimizer settings, not the multi-tensor Adam of our inner loop.
+    kwargs["policy_kwargs"].pop("optimizer_kwargs")
+    return PPO("MlpPolicy", env, **kwargs, seed=seed)
 
 
 def read_env_steps(run_dir: Path) -> list[int]:

@@ -161,12 +161,16 @@ def to_numpy(state_dict: dict[str, torch.Tensor]) -> Params:
 
 def policy_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for ``config``'s architecture and inner optimizer."""
+    optimizer = (inner or config.inner).optimizer
     return {
         "net_arch": list(config.policy.net_arch),
         "activation_fn": _ACTIVATIONS[config.policy.activation],
         "log_std_init": config.policy.log_std_init,
         "ortho_init": config.policy.ortho_init,
-        "optimizer_class": _OPTIMIZERS[(inner or config.inner).optimizer],
+        "optimizer_class": _OPTIMIZERS[optimizer],
+        # SB3's Adam epsilon. On the CPU torch defaults to one kernel call per tensor; the
+        # multi-tensor ("foreach") kernels compute bit-identical updates with fewer calls.
+        "optimizer_kwargs": {"eps": 1e-5, "foreach": True} if optimizer == "adam" else {},
     }
 
 
