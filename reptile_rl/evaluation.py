@@ -90,6 +90,27 @@ class Evaluation:
             if init != "oracle"
         }
 
+    def paired_differences(self) -> dict[str, list[Summary]]:
+        """Meta minus each other adapted init, task by task, per update, with 95% CIs.
+
+        Every init is evaluated on the same tasks with the same adaptation seeds, so the
+        per-task differences remove the spread between tasks that dominates the separate
+        intervals: an interval above zero means meta is better on these tasks.
+        """
+        if "meta" not in self.returns:
+            return {}
+        meta = self.returns["meta"]
+        differences = {}
+        for init, per_task in self.returns.items():
+            if init in ("meta", "oracle"):
+                continue
+            updates = range(len(per_task[0]))
+            differences[init] = [
+                summarize([m[k] - o[k] for m, o in zip(meta, per_task, strict=True)])
+                for k in updates
+            ]
+        return differences
+
 
 def test_tasks(config: Config) -> list[Task]:
     """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split."""
@@ -203,19 +224,10 @@ def to_csv(evaluation: Evaluation) -> str:
 def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
     """Summary statistics per init and update, with the protocol and the sources."""
     config = evaluation.config
-    inits = {}
-    for init, curve in evaluation.summaries().items():
-        inits[init] = [
-            {
-                "update": k,
-                "mean": s.mean,
-                "std": s.std,
-                "ci95_low": s.low,
-                "ci95_high": s.high,
-                "n": s.n,
-            }
-            for k, s in enumerate(curve)
-        ]
+    inits = {
+        init: [_summary_json(k, s) for k, s in enumerate(curve)]
+        for init, curve in evaluation.summaries().items()
+    }
     return {
         "env_id": config.env.id,
         "tasks": len(evaluation.tasks),
@@ -226,6 +238,21 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "sources": sources,
         "inits": inits,
         "normalized_scores": evaluation.normalized_scores(),
+        "paired_differences": {
+            init: [_summary_json(k, s) for k, s in enumerate(curve)]
+            for init, curve in evaluation.paired_differences().items()
+        },
+    }
+
+
+def _summary_json(update: int, summary: Summary) -> dict[str, Any]:
+    return {
+        "update": update,
+        "mean": summary.mean,
+        "std": summary.std,
+        "ci95_low": summary.low,
+        "ci95_high": summary.high,
+        "n": summary.n,
     }
 
 
@@ -271,6 +298,19 @@ def to_markdown(evaluation: Evaluation) -> str:
         ]
         for init, values in scores.items():
             lines.append(f"| {init} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    differences = evaluation.paired_differences()
+    if differences:
+        lines += [
+            "",
+            "Meta minus each init, paired over the same tasks and seeds [95% CI] "
+            "(above zero: meta is better):",
+            "",
+            header,
+            rule,
+        ]
+        for init, curve in differences.items():
+            cells = [f"{_fmt(s.mean)} [{_fmt(s.low)}, {_fmt(s.high)}]" for s in curve]
+            lines.append(f"| meta - {init} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

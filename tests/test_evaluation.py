@@ -167,3 +167,20 @@ def test_markdown_table_known_answer():
     table = to_markdown(evaluation)
     # n = 2: half width = t(0.975, 1) * std / sqrt(2) = 12.7062 * 7.0711 / 1.4142 = 63.53.
     assert "| meta | -15.00 [-78.53, 48.53] | -5.00 [-17.71, 7.71] |" in table
+
+
+def test_paired_differences_known_answer():
+    # Two tasks; meta beats pretrained by 2 and 4 after one update: mean 3, std sqrt(2),
+    # half width t(0.975, 1) * sqrt(2) / sqrt(2) = 12.7062.
+    config = tiny_config("evaluation.updates=1")
+    returns = {
+        "meta": [[-10.0, -4.0], [-20.0, -6.0]],
+        "pretrained": [[-11.0, -6.0], [-19.0, -10.0]],
+        "oracle": [[-1.0], [-2.0]],
+    }
+    evaluation = Evaluation(config, [None, None], returns, 400)
+    (curve,) = evaluation.paired_differences().values()
+    assert [s.mean for s in curve] == [0.0, 3.0]
+    assert curve[1].low == pytest.approx(3.0 - 12.7062, abs=1e-3)
+    assert "| meta - pretrained | 0.00 [" in to_markdown(evaluation)
+    assert "oracle" not in evaluation.paired_differences()
