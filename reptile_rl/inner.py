@@ -239,6 +239,11 @@ class InnerLoop:
     """
 
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
+        # One intra-op thread: these MLPs are too small to gain from more, and with several
+        # processes per core (Ray workers, concurrent baselines) extra threads oversubscribe the
+        # cores; a multi-task baseline ran 7x slower that way (issue 7). It also makes the
+        # numbers independent of the machine's core count.
+        torch.set_num_threads(1)
         self.config = config
         self.oracle = oracle
         self.inner = inner or config.inner

@@ -14,8 +14,6 @@ import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import torch
-
 from reptile_rl.config import Config, ConfigError, InnerConfig, ParallelConfig, config_to_yaml
 from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop
 from reptile_rl.params import Params
@@ -48,7 +46,6 @@ class _Loops:
     """A worker's cache of inner loops, one per spec."""
 
     def __init__(self) -> None:
-        torch.set_num_threads(1)
         self._loops: dict[str, InnerLoop] = {}
 
     def get(self, spec: LoopSpec) -> InnerLoop:

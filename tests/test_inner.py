@@ -108,3 +108,17 @@ def test_finite_horizon_never_bootstraps():
         _, _, dones, infos = env.step(np.zeros((4, 2), dtype=np.float32))
     assert dones.all()  # the horizon ended every episode...
     assert not any(info["TimeLimit.truncated"] for info in infos)  # ...as a true end
+
+
+def test_an_inner_loop_runs_one_torch_thread():
+    # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
+    # oversubscribe them (issue 7) and make results depend on the machine's core count.
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        InnerLoop(tiny_config())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
