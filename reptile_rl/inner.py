@@ -174,11 +174,23 @@ def policy_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str,
     }
 
 
+def use_one_torch_thread() -> None:
+    """Make this process compute with one torch intra-op thread.
+
+    These MLPs are too small to gain from more, and with several processes per core (Ray
+    workers, concurrent baselines) extra threads oversubscribe the cores: a multi-task baseline
+    ran 7x slower that way (issue 7). One thread also keeps the numbers independent of the
+    machine's core count: SB3's orthogonal initialisation gives other bits with two threads.
+    """
+    torch.set_num_threads(1)
+
+
 def fresh_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
     """Parameters of a newly initialised policy (SB3's initialisation), drawn from ``seed``.
 
     Builds only the policy (on a one-env copy of the env for its spaces), not a whole PPO.
     """
+    use_one_torch_thread()
     env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle=oracle)
     try:
         torch.manual_seed(seed)
@@ -239,11 +251,7 @@ class InnerLoop:
     """
 
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
-        # One intra-op thread: these MLPs are too small to gain from more, and with several
-        # processes per core (Ray workers, concurrent baselines) extra threads oversubscribe the
-        # cores; a multi-task baseline ran 7x slower that way (issue 7). It also makes the
-        # numbers independent of the machine's core count.
-        torch.set_num_threads(1)
+        use_one_torch_thread()
         self.config = config
         self.oracle = oracle
         self.inner = inner or config.inner

@@ -5,7 +5,8 @@ import pytest
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
 import envs
-from reptile_rl.inner import AdaptJob, InnerLoop
+from reptile_rl.config import load_config
+from reptile_rl.inner import AdaptJob, InnerLoop, fresh_parameters
 from reptile_rl.params import subtract
 
 
@@ -110,15 +111,28 @@ def test_finite_horizon_never_bootstraps():
     assert not any(info["TimeLimit.truncated"] for info in infos)  # ...as a true end
 
 
-def test_an_inner_loop_runs_one_torch_thread():
-    # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
-    # oversubscribe them (issue 7) and make results depend on the machine's core count.
+@pytest.fixture
+def two_threads():
     import torch
 
     before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        InnerLoop(tiny_config())
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_an_inner_loop_runs_one_torch_thread(two_threads):
+    # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
+    # oversubscribe them (issue 7).
+    InnerLoop(tiny_config())
+    assert two_threads.get_num_threads() == 1
+
+
+def test_fresh_parameters_do_not_depend_on_the_thread_count(two_threads):
+    # SB3's orthogonal initialisation gives other bits with two threads than with one (on the
+    # preset's [100, 100] layers; the tiny test networks happen to agree).
+    config = load_config("navigation")
+    two_threads.set_num_threads(1)
+    one = fresh_parameters(config, 7)
+    two_threads.set_num_threads(2)
+    assert same(fresh_parameters(config, 7), one)
