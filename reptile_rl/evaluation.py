@@ -200,6 +200,11 @@ def _fmt(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.2f}"
 
 
+def _interval(summary: Summary) -> str:
+    """A table cell: ``mean [low, high]``."""
+    return f"{_fmt(summary.mean)} [{_fmt(summary.low)}, {_fmt(summary.high)}]"
+
+
 def to_csv(evaluation: Evaluation) -> str:
     """One row per init, task and update."""
     buffer = io.StringIO()
@@ -262,55 +267,38 @@ def to_markdown(evaluation: Evaluation) -> str:
     updates = config.evaluation.updates
     header = "| init | " + " | ".join(f"after {k}" for k in range(updates + 1)) + " |"
     rule = "|---|" + "---|" * (updates + 1)
-    lines = [
-        f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks",
-        "",
+
+    def table(caption: str) -> list[str]:
+        return ["", caption, "", header, rule]
+
+    lines = [f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks"]
+    lines += table(
         f"Mean return over tasks [95% CI] after k PPO updates of {config.evaluation.episodes} "
-        f"episodes each (evaluation seed {config.evaluation.seed}).",
-        "",
-        header,
-        rule,
-    ]
+        f"episodes each (evaluation seed {config.evaluation.seed})."
+    )
     for init, curve in evaluation.summaries().items():
-        cells = [f"{_fmt(s.mean)} [{_fmt(s.low)}, {_fmt(s.high)}]" for s in curve]
+        cells = [_interval(s) for s in curve]
         cells += ["" for _ in range(updates + 1 - len(cells))]
         lines.append(f"| {init} | " + " | ".join(cells) + " |")
     if config.env.id == "ReptileRL/Navigation2D-v0":
-        lines += [
-            "",
-            "MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories):",
-            "",
-            header,
-            rule,
-        ]
+        lines += table("MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories):")
         for name, values in MAML_NAVIGATION.items():
             cells = [_fmt(v) for v in values[: updates + 1]]
             cells += ["" for _ in range(updates + 1 - len(cells))]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     scores = evaluation.normalized_scores()
     if scores is not None:
-        lines += [
-            "",
-            "Normalised score (R - R_pretrained@0) / (R_oracle - R_pretrained@0):",
-            "",
-            header,
-            rule,
-        ]
+        lines += table("Normalised score (R - R_pretrained@0) / (R_oracle - R_pretrained@0):")
         for init, values in scores.items():
             lines.append(f"| {init} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     differences = evaluation.paired_differences()
     if differences:
-        lines += [
-            "",
+        lines += table(
             "Meta minus each init, paired over the same tasks and seeds [95% CI] "
-            "(above zero: meta is better):",
-            "",
-            header,
-            rule,
-        ]
+            "(above zero: meta is better):"
+        )
         for init, curve in differences.items():
-            cells = [f"{_fmt(s.mean)} [{_fmt(s.low)}, {_fmt(s.high)}]" for s in curve]
-            lines.append(f"| meta - {init} | " + " | ".join(cells) + " |")
+            lines.append(f"| meta - {init} | " + " | ".join(map(_interval, curve)) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
 import envs
@@ -112,27 +113,25 @@ def test_finite_horizon_never_bootstraps():
 
 
 @pytest.fixture
-def two_threads():
-    import torch
-
+def restore_thread_count():
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield torch
+    yield
     torch.set_num_threads(before)
 
 
-def test_an_inner_loop_runs_one_torch_thread(two_threads):
+def test_an_inner_loop_runs_one_torch_thread(restore_thread_count):
     # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
     # oversubscribe them (issue 7).
+    torch.set_num_threads(2)
     InnerLoop(tiny_config())
-    assert two_threads.get_num_threads() == 1
+    assert torch.get_num_threads() == 1
 
 
-def test_fresh_parameters_do_not_depend_on_the_thread_count(two_threads):
+def test_fresh_parameters_do_not_depend_on_the_thread_count(restore_thread_count):
     # SB3's orthogonal initialisation gives other bits with two threads than with one (on the
     # preset's [100, 100] layers; the tiny test networks happen to agree).
     config = load_config("navigation")
-    two_threads.set_num_threads(1)
+    torch.set_num_threads(1)
     one = fresh_parameters(config, 7)
-    two_threads.set_num_threads(2)
+    torch.set_num_threads(2)
     assert same(fresh_parameters(config, 7), one)
