@@ -40,7 +40,7 @@ def option(
     Args:
         default: Default value (lists and dicts are copied per instance).
         help: One sentence for ``--help`` and the docs.
-        low: Smallest allowed value (numbers, and list items of ``list[int]``).
+        low: Smallest allowed value (numbers, and the items of lists of numbers).
         high: Largest allowed value.
         low_open: Whether ``low`` itself is excluded (``> low`` rather than ``>= low``).
         pattern: A regular expression string values must match.
@@ -84,8 +84,18 @@ class InnerConfig:
         None, "Steps per env per rollout; null means the env's horizon (one episode).", low=1
     )
     learning_rate: float = option(3e-4, "PPO learning rate.", low=0.0, low_open=True)
+    update_learning_rates: list[float] = option(
+        [],
+        "Learning rate of the 1st, 2nd, ... update of each adaptation (the last one repeats), "
+        "as MAML++'s per-step inner learning rates; empty: learning_rate for every update. "
+        "Multi-task baselines always train with learning_rate.",
+        low=0.0,
+        low_open=True,
+    )
     n_epochs: int = option(10, "PPO epochs over each rollout.", low=1)
-    batch_size: int = option(500, "PPO minibatch size.", low=1)
+    batch_size: int | None = option(
+        500, "PPO minibatch size; null: the whole rollout (one gradient step per epoch).", low=1
+    )
     clip_range: float = option(0.2, "PPO clipping parameter.", low=0.0, low_open=True)
     gamma: float = option(0.99, "Discount factor.", low=0.0, high=1.0)
     gae_lambda: float = option(0.95, "GAE lambda (1.0: Monte Carlo returns).", low=0.0, high=1.0)
@@ -373,7 +383,7 @@ def check_config(config: Config) -> None:
                 f"rollout holds a complete episode per env, got {settings.n_steps}"
             )
         rollout = settings.n_envs * (settings.n_steps or horizon)
-        if settings.batch_size > rollout:
+        if settings.batch_size is not None and settings.batch_size > rollout:
             raise ConfigError(
                 f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
                 f"{rollout}, got {settings.batch_size}"

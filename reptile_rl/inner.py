@@ -205,10 +205,11 @@ def fresh_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
 def ppo_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
     """Keyword arguments of SB3's ``PPO`` for ``config`` (inner settings, policy, CPU)."""
     inner = inner or config.inner
+    n_steps = inner.n_steps or env_horizon(config.env.id)
     return {
         "learning_rate": inner.learning_rate,
-        "n_steps": inner.n_steps or env_horizon(config.env.id),
-        "batch_size": inner.batch_size,
+        "n_steps": n_steps,
+        "batch_size": inner.batch_size or n_steps * inner.n_envs,
         "n_epochs": inner.n_epochs,
         "gamma": inner.gamma,
         "gae_lambda": inner.gae_lambda,
@@ -239,6 +240,16 @@ def build_ppo(config: Config, oracle: bool = False, inner: InnerConfig | None = 
     # A silent logger set once: otherwise every learn() call would configure a new one.
     ppo.set_logger(Logger(folder=None, output_formats=[]))
     return ppo
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConstantRate:
+    """A learning-rate schedule (SB3's ``Schedule``) that always gives ``rate``."""
+
+    rate: float
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.rate
 
 
 class InnerLoop:
@@ -314,7 +325,7 @@ class InnerLoop:
         self.set_tasks(job.task)
         self.load(theta)
         self._fresh_optimizer(None if self.inner.reset_optimizer else optimizer_state)
-        rollouts = [self.update() for _ in range(job.updates)]
+        rollouts = [self.update(self.learning_rate_of_update(k)) for k in range(job.updates)]
         if job.measure_final:
             rollouts.append(self.measure())
         carried = None if self.inner.reset_optimizer else self.optimizer_state()
@@ -357,12 +368,24 @@ class InnerLoop:
             stats = {k: float(v) for k, v in values.items() if k.startswith("train/")}
         return Rollout(recorder.mean_return(), self.ppo.num_timesteps, seconds, stats)
 
-    def update(self) -> Rollout:
+    def learning_rate_of_update(self, index: int) -> float:
+        """The learning rate of an adaptation's update number ``index`` (from 0)."""
+        rates = self.inner.update_learning_rates
+        return rates[min(index, len(rates) - 1)] if rates else self.inner.learning_rate
+
+    def update(self, learning_rate: float | None = None) -> Rollout:
         """One PPO update from the current parameters: a rollout, then the training phase.
+
+        Args:
+            learning_rate: Learning rate of this update; ``None`` means ``inner.learning_rate``.
 
         Returns:
             The rollout (its mean return is the policy's *before* this update).
         """
+        # SB3 sets the optimizer's rate from lr_schedule at the start of every training phase.
+        self.ppo.lr_schedule = _ConstantRate(
+            self.inner.learning_rate if learning_rate is None else learning_rate
+        )
         return self._rollout(self._training)
 
     def measure(self) -> Rollout:

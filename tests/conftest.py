@@ -18,6 +18,14 @@ TINY = [
     "parallel.workers=1",
     "parallel.backend=serial",
     "baseline.inner={}",
+    # Pinned, so that tests do not follow the preset's tuning (e.g. its plain SGD inner steps
+    # have no optimizer state to carry over).
+    "inner.optimizer=adam",
+    "inner.learning_rate=0.003",
+    "inner.clip_range=3.0",
+    "inner.max_grad_norm=0.5",
+    "outer.exclude=[log_std]",
+    "evaluation.inner={}",
 ]
 
 

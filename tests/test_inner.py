@@ -76,6 +76,28 @@ def test_carried_optimizer_state_is_used():
     assert same(loop.adapt(theta, job).params, fresh.params)
 
 
+def test_each_update_of_an_adaptation_uses_its_learning_rate():
+    loop = InnerLoop(
+        tiny_config("inner.learning_rate=0.003", "inner.update_learning_rates=[0.01, 0.002]")
+    )
+    theta = loop.initial_parameters(1)
+    result = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=3))
+    # The last rate repeats.
+    assert [s["train/learning_rate"] for s in result.train_stats] == [0.01, 0.002, 0.002]
+    first_only = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=1))
+    constant = InnerLoop(tiny_config("inner.learning_rate=0.01"))
+    assert same(first_only.params, constant.adapt(theta, AdaptJob(TASK, seed=5, updates=1)).params)
+    two = AdaptJob(TASK, seed=5, updates=2)
+    assert not same(loop.adapt(theta, two).params, constant.adapt(theta, two).params)
+    # Outside adaptations (the multi-task baselines) every update uses learning_rate.
+    assert loop.update().train_stats["train/learning_rate"] == 0.003
+
+
+def test_a_null_batch_size_is_the_whole_rollout():
+    loop = InnerLoop(tiny_config("inner.batch_size=null"))
+    assert loop.ppo.batch_size == loop.rollout_size == 4 * 100
+
+
 def test_oracle_loop_observes_the_task():
     loop = InnerLoop(tiny_config(), oracle=True)
     assert loop.ppo.observation_space.shape == (4,)

@@ -100,6 +100,11 @@ BAD_INPUT = [
         "inner.learning_rate: must be in (0.0, inf]",
     ),
     (
+        "zero rate in a per-update schedule",
+        ["train", "navigation", "--set", "inner.update_learning_rates=[0.1, 0]"],
+        "inner.update_learning_rates[1]: must be in (0.0, inf]",
+    ),
+    (
         "negative eps",
         ["train", "navigation", "--set", "outer.eps_start=-1"],
         "outer.eps_start: must be in [0.0, 1.0]",

@@ -27,7 +27,7 @@ def test_shipped_policies_are_complete_small_and_consistent(preset, env_id):
 
 def test_evaluate_a_preset_name_uses_the_shipped_policies(tmp_path, capsys):
     out = tmp_path / "eval"
-    # 5 episodes of 100 steps: the smallest rollout that holds the preset's minibatch of 500.
+    # 5 episodes of 100 steps keep it short; the preset's minibatch is the whole rollout.
     args = ["evaluate", "navigation", "--tasks", "2", "--updates", "1", "--episodes", "5"]
     assert main([*args, "--seed", "5", "--out", str(out), "--set", "parallel.workers=1"]) == 0
     summary = json.loads((out / "adaptation.json").read_text())
