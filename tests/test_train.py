@@ -171,7 +171,12 @@ def test_existing_run_is_never_overwritten(tmp_path):
 
 def test_without_the_measurement_rollout(tmp_path):
     config = tiny_config("outer.measure_adapted=false", "outer.iterations=1")
-    Reptile(config, tmp_path / "run").learn()
+    unmeasured = Reptile(config, tmp_path / "run")
+    unmeasured.learn()
+    measured = Reptile(tiny_config("outer.iterations=1"), tmp_path / "measured")
+    measured.learn()
+    # The measurement draws from its own seeds: theta is the same either way.
+    assert all(np.array_equal(unmeasured.theta[k], measured.theta[k]) for k in measured.theta)
     (row,) = read_progress(tmp_path / "run")
     assert [k for k in row if k.startswith("return")] == ["return_pre", "return_after_1"]
     # Exactly 3 tasks x 2 training rollouts x 4 envs x 100 steps: no measurement steps.
