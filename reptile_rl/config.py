@@ -119,6 +119,10 @@ class InnerConfig:
         True, "Fresh optimizer state for every task (else it carries over between tasks)."
     )
 
+    def rollout_size(self, horizon: int) -> int:
+        """Env steps of one rollout: ``n_envs`` envs for ``n_steps`` (default ``horizon``)."""
+        return self.n_envs * (self.n_steps or horizon)
+
 
 @dataclasses.dataclass
 class OuterConfig:
@@ -229,7 +233,7 @@ class Config:
         """Env-step budget of the baselines (default: meta-training's training steps)."""
         if self.baseline.env_steps is not None:
             return self.baseline.env_steps
-        rollout = self.inner.n_envs * (self.inner.n_steps or self.horizon())
+        rollout = self.inner.rollout_size(self.horizon())
         return self.outer.iterations * self.outer.meta_batch_size * self.inner.updates * rollout
 
 
@@ -382,7 +386,7 @@ def check_config(config: Config) -> None:
                 f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
                 f"rollout holds a complete episode per env, got {settings.n_steps}"
             )
-        rollout = settings.n_envs * (settings.n_steps or horizon)
+        rollout = settings.rollout_size(horizon)
         if settings.batch_size is not None and settings.batch_size > rollout:
             raise ConfigError(
                 f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "

@@ -189,8 +189,7 @@ def evaluate(
         if failed:
             raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
         returns[init] = [r.returns for r in results]
-    rollout_size = inner.n_envs * (inner.n_steps or config.horizon())
-    return Evaluation(config, tasks, returns, rollout_size)
+    return Evaluation(config, tasks, returns, inner.rollout_size(config.horizon()))
 
 
 # -- outputs ----------------------------------------------------------------------------------

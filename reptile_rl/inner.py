@@ -205,11 +205,11 @@ def fresh_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
 def ppo_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
     """Keyword arguments of SB3's ``PPO`` for ``config`` (inner settings, policy, CPU)."""
     inner = inner or config.inner
-    n_steps = inner.n_steps or env_horizon(config.env.id)
+    horizon = env_horizon(config.env.id)
     return {
         "learning_rate": inner.learning_rate,
-        "n_steps": n_steps,
-        "batch_size": inner.batch_size or n_steps * inner.n_envs,
+        "n_steps": inner.n_steps or horizon,
+        "batch_size": inner.batch_size or inner.rollout_size(horizon),
         "n_epochs": inner.n_epochs,
         "gamma": inner.gamma,
         "gae_lambda": inner.gae_lambda,
