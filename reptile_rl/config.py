@@ -92,6 +92,14 @@ class InnerConfig:
         low=0.0,
         low_open=True,
     )
+    log_std_lr_scale: float = option(
+        1.0,
+        "Learning rate of the policy's log_std as a multiple of learning_rate (Meta-SGD's "
+        "per-parameter inner rates, set by hand): above 1 an adaptation can shrink its "
+        "exploration noise once it has found the task; 0 keeps the noise fixed. Values other "
+        "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
+        low=0.0,
+    )
     n_epochs: int = option(10, "PPO epochs over each rollout.", low=1)
     batch_size: int | None = option(
         500, "PPO minibatch size; null: the whole rollout (one gradient step per epoch).", low=1
@@ -385,6 +393,11 @@ def check_config(config: Config) -> None:
             raise ConfigError(
                 f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
                 f"rollout holds a complete episode per env, got {settings.n_steps}"
+            )
+        if settings.log_std_lr_scale not in (0.0, 1.0) and settings.optimizer != "sgd":
+            raise ConfigError(
+                f"{prefix}log_std_lr_scale: must be 0 or 1 with the {settings.optimizer} "
+                f"optimizer (other values need sgd), got {settings.log_std_lr_scale}"
             )
         rollout = settings.rollout_size(horizon)
         if settings.batch_size is not None and settings.batch_size > rollout:

@@ -268,6 +268,13 @@ class InnerLoop:
         self.inner = inner or config.inner
         self.ppo = build_ppo(config, oracle=oracle, inner=self.inner)
         self.rollout_size = self.ppo.n_steps * self.ppo.n_envs
+        scale = self.inner.log_std_lr_scale
+        if scale != 1.0:
+            # With SGD, scaling a gradient scales that parameter's learning rate (Meta-SGD, Li
+            # et al. 2017). SB3 resets every parameter group to one rate at each training
+            # phase, so a per-group rate would not survive; the hook acts on the gradient.
+            log_std: torch.Tensor = self.ppo.policy.log_std
+            log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
         linear = self.inner.advantage_baseline == "linear"
         self._training = _FirstEpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = _FirstEpisodeReturns(stop_when_complete=True)

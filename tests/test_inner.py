@@ -93,6 +93,29 @@ def test_each_update_of_an_adaptation_uses_its_learning_rate():
     assert loop.update().train_stats["train/learning_rate"] == 0.003
 
 
+def test_log_std_lr_scale_multiplies_the_sgd_step_of_log_std_only():
+    sgd = [
+        "inner.optimizer=sgd",
+        "inner.learning_rate=0.1",
+        "inner.n_epochs=1",
+        "inner.batch_size=null",
+        "inner.max_grad_norm=1e9",  # no clipping: the clipped norm would include log_std
+    ]
+    job = AdaptJob(TASK, seed=5, updates=1)
+    steps = {}
+    for scale in (1.0, 10.0, 0.0):
+        loop = InnerLoop(tiny_config(*sgd, f"inner.log_std_lr_scale={scale}"))
+        theta = loop.initial_parameters(1)
+        steps[scale] = subtract(loop.adapt(theta, job).params, theta)
+    # One gradient step on the same rollout: log_std moves 10 times as far, or not at all,
+    # and every other parameter takes the same step.
+    # (float32 parameters near -2.3: the differences carry about 4 significant digits)
+    np.testing.assert_allclose(steps[10.0]["log_std"], 10 * steps[1.0]["log_std"], rtol=1e-3)
+    assert np.all(steps[1.0]["log_std"] != 0) and np.all(steps[0.0]["log_std"] == 0)
+    others = [k for k in steps[1.0] if k != "log_std"]
+    assert all(np.array_equal(steps[0.0][k], steps[1.0][k]) for k in others)
+
+
 def test_a_null_batch_size_is_the_whole_rollout():
     loop = InnerLoop(tiny_config("inner.batch_size=null"))
     assert loop.ppo.batch_size == loop.rollout_size == 4 * 100

@@ -105,6 +105,11 @@ BAD_INPUT = [
         "inner.update_learning_rates[1]: must be in (0.0, inf]",
     ),
     (
+        "a log_std rate scale Adam would ignore",
+        ["train", "navigation", "--set", "inner.log_std_lr_scale=10"],
+        "baseline.inner.log_std_lr_scale: must be 0 or 1 with the adam optimizer",
+    ),
+    (
         "negative eps",
         ["train", "navigation", "--set", "outer.eps_start=-1"],
         "outer.eps_start: must be in [0.0, 1.0]",
