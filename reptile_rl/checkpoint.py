@@ -83,7 +83,21 @@ def save(path: Path, tensors: Params, record: dict[str, Any]) -> None:
     record_json = json.dumps({"format": FORMAT, "version": VERSION, **record}, sort_keys=True)
     metadata = {"record": record_json, "sha256": _checksum(tensors, record_json)}
     arrays = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
-    atomic_write_bytes(path, save_safetensors_bytes(arrays, metadata=metadata))
+    atomic_write_bytes(path, _sorted_metadata(save_safetensors_bytes(arrays, metadata=metadata)))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The same safetensors bytes with the metadata keys in sorted order.
+
+    safetensors writes its metadata in hash-map order, which changes from process to process;
+    sorting it makes a file a pure function of its contents (same run, same bytes).
+    """
+    header_size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_size].decode())
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to a multiple of 8 bytes
+    return len(text).to_bytes(8, "little") + text + data[8 + header_size :]
 
 
 def load(path: Path, kind: str | None = None) -> tuple[Params, dict[str, Any]]:

@@ -219,6 +219,19 @@ def test_pickle_payloads_are_rejected_without_running(files, tmp_path, capsys):
     assert marker.exists()
 
 
+def test_a_saved_file_is_a_pure_function_of_its_contents(tmp_path):
+    # safetensors writes its metadata keys in hash-map order (it differed in 1 of 2 saves).
+    tensors = {"log_std": np.full(2, -3.0, np.float32), "w": np.arange(6.0).reshape(2, 3)}
+    path = tmp_path / "policy.safetensors"
+    files = set()
+    for _ in range(20):
+        checkpoint.save(path, tensors, {"kind": "policy", "note": "é/\n"})
+        files.add(path.read_bytes())
+    assert len(files) == 1
+    loaded, record = checkpoint.load(path, kind="policy")
+    assert record["note"] == "é/\n" and np.array_equal(loaded["w"], tensors["w"])
+
+
 # -- faults during training -----------------------------------------------------------------
 
 
