@@ -89,7 +89,7 @@ def save(path: Path, tensors: Params, record: dict[str, Any]) -> None:
 def _sorted_metadata(data: bytes) -> bytes:
     """The same safetensors bytes with the metadata keys in sorted order.
 
-    safetensors writes its metadata in hash-map order, which changes from process to process;
+    safetensors writes its metadata in hash-map order, which can change from one save to the next;
     sorting it makes a file a pure function of its contents (same run, same bytes).
     """
     header_size = int.from_bytes(data[:8], "little")

@@ -220,7 +220,8 @@ def test_pickle_payloads_are_rejected_without_running(files, tmp_path, capsys):
 
 
 def test_a_saved_file_is_a_pure_function_of_its_contents(tmp_path):
-    # safetensors writes its metadata keys in hash-map order (it differed in 1 of 2 saves).
+    # safetensors writes its metadata keys in hash-map order: 20 plain saves of one file gave
+    # 2 different byte strings.
     tensors = {"log_std": np.full(2, -3.0, np.float32), "w": np.arange(6.0).reshape(2, 3)}
     path = tmp_path / "policy.safetensors"
     files = set()
