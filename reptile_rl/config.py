@@ -138,9 +138,21 @@ class OuterConfig:
 
     iterations: int = option(100, "Meta-iterations.", low=1)
     meta_batch_size: int = option(10, "Tasks adapted to per meta-iteration.", low=1)
-    eps_start: float = option(1.0, "Outer step size at the first iteration.", low=0.0, high=1.0)
+    eps_start: float = option(
+        1.0,
+        "Outer step size at the first iteration (at most 1 with direction reptile).",
+        low=0.0,
+    )
     eps_end: float = option(
-        0.0, "Outer step size at the last iteration (linear).", low=0.0, high=1.0
+        0.0,
+        "Outer step size at the last iteration (linear; at most 1 with direction reptile).",
+        low=0.0,
+    )
+    direction: Literal["reptile", "last_step"] = option(
+        "reptile",
+        "What theta moves along: reptile, phi - theta; or last_step, the last inner update "
+        "phi_K - phi_(K-1), which with plain SGD inner steps is first-order MAML's gradient of "
+        "the return after K-1 updates.",
     )
     optimizer: Literal["interpolate", "adam"] = option(
         "interpolate",
@@ -405,6 +417,15 @@ def check_config(config: Config) -> None:
                 f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
                 f"{rollout}, got {settings.batch_size}"
             )
+    if config.outer.direction == "reptile":
+        # Reptile interpolates between theta and the adapted parameters (Nichol et al. 2018).
+        for key in ("eps_start", "eps_end"):
+            value = getattr(config.outer, key)
+            if value > 1.0:
+                raise ConfigError(
+                    f"outer.{key}: must be in [0.0, 1.0] with outer.direction reptile (larger "
+                    f"steps need direction last_step or optimizer adam), got {value!r}"
+                )
     for index, pattern in enumerate(config.outer.exclude):
         try:
             re.compile(pattern)

@@ -33,7 +33,7 @@ from envs.base import Task
 from reptile_rl.baseline import linear_baseline
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs_factory import env_horizon, make_vec_env
-from reptile_rl.params import Params
+from reptile_rl.params import Params, subtract
 
 _ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
 _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -51,12 +51,14 @@ class AdaptJob:
         seed: Seeds every random draw of this adaptation.
         updates: Number of PPO updates (0 only measures the initial policy).
         measure_final: Roll out once more after the last update to measure its return.
+        keep_last_step: Also return the last update's change of the parameters.
     """
 
     task: Task
     seed: int
     updates: int
     measure_final: bool = False
+    keep_last_step: bool = False
 
 
 @dataclasses.dataclass
@@ -73,6 +75,8 @@ class AdaptResult:
         optimizer_state: The inner optimizer's final state, when it is carried between tasks
             (``reset_optimizer`` off); else ``None``.
         error: Why the adaptation failed (it raised), else ``None``.
+        last_step: ``phi_K - phi_(K-1)``, the last update's change (``job.keep_last_step``
+            and at least one update), else ``None``.
     """
 
     params: Params
@@ -82,6 +86,7 @@ class AdaptResult:
     train_stats: list[dict[str, float]]
     optimizer_state: Params | None = None
     error: str | None = None
+    last_step: Params | None = None
 
     @classmethod
     def failure(cls, error: BaseException) -> AdaptResult:
@@ -332,17 +337,23 @@ class InnerLoop:
         self.set_tasks(job.task)
         self.load(theta)
         self._fresh_optimizer(None if self.inner.reset_optimizer else optimizer_state)
-        rollouts = [self.update(self.learning_rate_of_update(k)) for k in range(job.updates)]
+        rollouts, before_last = [], None
+        for k in range(job.updates):
+            if job.keep_last_step and k == job.updates - 1:
+                before_last = self.parameters()
+            rollouts.append(self.update(self.learning_rate_of_update(k)))
+        adapted = self.parameters()
         if job.measure_final:
             rollouts.append(self.measure())
         carried = None if self.inner.reset_optimizer else self.optimizer_state()
         return AdaptResult(
-            params=self.parameters(),
+            params=adapted,
             returns=[r.mean_return for r in rollouts],
             env_steps=sum(r.env_steps for r in rollouts),
             learn_seconds=sum(r.seconds for r in rollouts),
             train_stats=[r.train_stats for r in rollouts if r.train_stats],
             optimizer_state=carried,
+            last_step=None if before_last is None else subtract(adapted, before_last),
         )
 
     def set_tasks(self, tasks: Task | list[Task]) -> None:

@@ -146,7 +146,27 @@ def reptile_update(
     """
     names = list(theta) if meta_learned is None else list(meta_learned)
     current = {name: theta[name] for name in names}
-    direction = average([subtract({name: phi[name] for name in names}, current) for phi in adapted])
+    steps = [subtract({name: phi[name] for name in names}, current) for phi in adapted]
+    return outer_step(theta, steps, step_size, names, adam, adam_betas)
+
+
+def outer_step(
+    theta: Params,
+    steps: Sequence[Params],
+    step_size: float,
+    meta_learned: Sequence[str] | None = None,
+    adam: AdamState | None = None,
+    adam_betas: tuple[float, float] = (0.9, 0.999),
+) -> tuple[Params, AdamState | None]:
+    """Move theta along the mean of per-task steps: ``theta + step_size * mean_i(steps_i)``.
+
+    With ``adam``, ``-mean_i(steps_i)`` is Adam's gradient and ``step_size`` its learning rate.
+    Arguments and return value as :func:`reptile_update`, whose steps are ``phi_i - theta``;
+    first-order MAML's are the last inner updates ``phi_K - phi_(K-1)``.
+    """
+    names = list(theta) if meta_learned is None else list(meta_learned)
+    current = {name: theta[name] for name in names}
+    direction = average([{name: step[name] for name in names} for step in steps])
     if adam is None:
         updated, new_adam = add(current, scale(direction, step_size)), None
     else:

@@ -6,6 +6,9 @@ Each meta-iteration ``t``::
     phi_i   = PPO-adapt(theta, task_i)            in parallel, each seeded by (run seed, t, i)
     theta  <- theta + eps_t * mean_i(phi_i - theta)        eps_t linear from eps_start to eps_end
 
+With ``outer.direction: last_step`` theta moves along ``mean_i(phi_i,K - phi_i,K-1)`` instead,
+the last inner update of each task: first-order MAML when the inner steps are plain SGD.
+
 The run directory holds ``config.yaml``, ``progress.csv``, TensorBoard events under
 ``tensorboard/``, ``checkpoints/`` (``latest.safetensors`` after every iteration and
 ``iter_NNNNNN.safetensors`` every ``checkpoint_every``), and at the end ``meta_policy.safetensors``
@@ -252,6 +255,7 @@ class Reptile:
                 derive_seed(config.seed, Stream.ADAPTATION, t, i),
                 config.inner.updates,
                 measure_final=config.outer.measure_adapted,
+                keep_last_step=config.outer.direction == "last_step",
             )
             for i, task in enumerate(tasks)
         ]
@@ -260,9 +264,16 @@ class Reptile:
         eps = params.linear_schedule(
             config.outer.eps_start, config.outer.eps_end, t, config.outer.iterations
         )
-        theta, adam = params.reptile_update(
+        if config.outer.direction == "last_step":
+            # First-order MAML (Finn et al. 2017; Nichol et al. 2018, sec. 5): the gradient at
+            # the adapted parameters, which with SGD inner steps is the last update.
+            moves = [r.last_step for r in kept if r.last_step is not None]
+            assert len(moves) == len(kept)  # every job kept it and inner.updates >= 1
+        else:
+            moves = [params.subtract(r.params, state.theta) for r in kept]
+        theta, adam = params.outer_step(
             state.theta,
-            [r.params for r in kept],
+            moves,
             eps,
             self.meta_learned,
             state.adam,

@@ -116,6 +116,17 @@ def test_log_std_lr_scale_multiplies_the_sgd_step_of_log_std_only():
     assert all(np.array_equal(steps[0.0][k], steps[1.0][k]) for k in others)
 
 
+def test_last_step_is_the_change_made_by_the_last_update(loop):
+    theta = loop.initial_parameters(1)
+    two = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, keep_last_step=True))
+    # The first update of a 2-update adaptation is the whole of a 1-update one (same seed).
+    one = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=1, keep_last_step=True))
+    assert two.last_step is not None and one.last_step is not None
+    assert same(two.last_step, subtract(two.params, one.params))
+    assert same(one.last_step, subtract(one.params, theta))
+    assert loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2)).last_step is None
+
+
 def test_a_null_batch_size_is_the_whole_rollout():
     loop = InnerLoop(tiny_config("inner.batch_size=null"))
     assert loop.ppo.batch_size == loop.rollout_size == 4 * 100

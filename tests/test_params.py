@@ -62,6 +62,19 @@ def test_reptile_update_only_touches_meta_learned_names():
     assert new["log_std"][0] == -1.0
 
 
+def test_outer_step_known_answer():
+    # steps 2 and -4 average to -1; step size 3 -> theta = 1 - 3 = -2; b is not meta-learned.
+    theta = arrays(w=[1.0], b=[0.5])
+    steps = [arrays(w=[2.0], b=[7.0]), arrays(w=[-4.0], b=[7.0])]
+    new, adam = params.outer_step(theta, steps, 3.0, meta_learned=["w"])
+    assert new["w"][0] == -2.0
+    assert new["b"][0] == 0.5
+    assert adam is None
+    # Reptile's update is the outer step along phi - theta.
+    phis = [params.add(theta, step) for step in steps]
+    assert new["w"][0] == params.reptile_update(theta, phis, 3.0, meta_learned=["w"])[0]["w"][0]
+
+
 def test_adam_step_known_answer():
     # First step: m = 0.1 g, v = 0.001 g^2; bias-corrected m = g, v = g^2; update = lr * g/|g|.
     theta = arrays(w=[1.0, 1.0])

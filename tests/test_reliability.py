@@ -112,7 +112,12 @@ BAD_INPUT = [
     (
         "negative eps",
         ["train", "navigation", "--set", "outer.eps_start=-1"],
-        "outer.eps_start: must be in [0.0, 1.0]",
+        "outer.eps_start: must be in [0.0, inf]",
+    ),
+    (
+        "eps above 1 for Reptile's interpolation",
+        ["train", "navigation", "--set", "outer.eps_end=2"],
+        "outer.eps_end: must be in [0.0, 1.0] with outer.direction reptile",
     ),
     ("unknown key", ["train", "navigation", "--set", "outer.step=1"], "outer.step: unknown key"),
     (

@@ -8,11 +8,14 @@ import yaml
 from conftest import TINY, WORST_NAVIGATION_RETURN, tiny_config
 from stable_baselines3 import PPO
 
+from envs import NavigationTask
 from reptile_rl import checkpoint
 from reptile_rl.cli import main
 from reptile_rl.config import config_from_yaml
+from reptile_rl.inner import AdaptJob
 from reptile_rl.policies import load_policy
 from reptile_rl.reptile import Reptile
+from reptile_rl.seeding import Stream, derive_seed
 
 
 def read_progress(run_dir):
@@ -93,6 +96,30 @@ def test_training_changes_theta_as_reptile_says(tmp_path):
     theta = reptile.theta
     assert any(not np.array_equal(theta[k], initial[k]) for k in theta)
     assert_same_params(load_policy(tmp_path / "run" / "meta_policy.safetensors").params, theta)
+
+
+def test_last_step_direction_moves_theta_along_the_last_inner_update(tmp_path):
+    # First-order MAML: with eps = 2 and one task, theta moves by twice the last update.
+    config = tiny_config(
+        "outer.meta_batch_size=1",
+        "outer.iterations=1",
+        "outer.direction=last_step",
+        "outer.eps_start=2.0",
+    )
+    reptile = Reptile(config, tmp_path / "run")
+    initial = reptile.local_loop.initial_parameters(
+        derive_seed(config.seed, Stream.INITIAL_PARAMETERS)
+    )
+    (task,) = NavigationTask.sample(1, seed=derive_seed(config.seed, Stream.TRAIN_TASKS, 0))
+    job = AdaptJob(task, derive_seed(config.seed, Stream.ADAPTATION, 0, 0), 2, keep_last_step=True)
+    last_step = reptile.local_loop.adapt(initial, job).last_step
+    assert last_step is not None
+    reptile.learn()
+    for name, value in reptile.theta.items():
+        moved = name in reptile.meta_learned  # TINY keeps log_std out
+        expected = initial[name] + 2.0 * last_step[name] if moved else initial[name]
+        np.testing.assert_array_equal(value, expected)
+    assert any(np.abs(step).max() > 0 for step in last_step.values())
 
 
 class InterruptError(Exception):
