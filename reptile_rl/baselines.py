@@ -19,6 +19,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from reptile_rl import checkpoint
 from reptile_rl.config import Config, ConfigError, config_to_yaml
 from reptile_rl.envs_factory import family_task_type
@@ -76,7 +78,12 @@ class MultiTaskPPO:
         except OSError as error:
             raise ConfigError(f"--out: cannot write to {self.run_dir}: {error.strerror}") from None
         loop = InnerLoop(config, oracle=self.oracle, inner=config.baseline_inner())
-        loop.load(loop.initial_parameters(derive_seed(config.seed, Stream.INITIAL_PARAMETERS)))
+        initial = loop.initial_parameters(derive_seed(config.seed, Stream.INITIAL_PARAMETERS))
+        if config.baseline.log_std_init is not None:
+            # SB3 initialises log_std to the constant log_std_init and draws nothing for it, so
+            # this is the policy built with that value (the other parameters are unchanged).
+            initial["log_std"] = np.full_like(initial["log_std"], config.baseline.log_std_init)
+        loop.load(initial)
         loop.ppo.set_random_seed(derive_seed(config.seed, Stream.BASELINE))
         task_type = family_task_type(config.env.id)
         rollouts = math.ceil(config.baseline_env_steps() / loop.rollout_size)

@@ -184,6 +184,11 @@ class BaselineConfig:
     inner: dict[str, Any] = option(
         {}, "Overrides of the inner PPO settings for baseline training, e.g. {n_envs: 100}."
     )
+    log_std_init: float | None = option(
+        None,
+        "Initial log standard deviation of the baselines' policy; null: policy.log_std_init. "
+        "Multi-task PPO can need more exploration noise than adaptation does.",
+    )
 
 
 @dataclasses.dataclass

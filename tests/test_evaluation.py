@@ -5,6 +5,7 @@ import json
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
@@ -36,6 +37,20 @@ def assert_valid_png(path):
     assert width > 400 and height > 300
     assert zlib.crc32(data[12:29]) == struct.unpack(">I", data[29:33])[0]  # header intact
     assert data[-8:-4] == b"IEND"
+
+
+def test_baseline_log_std_init_is_the_policy_built_with_that_noise(tmp_path):
+    # One rollout of 400 steps: 8 Adam steps of 0.003 move log_std by at most about 0.03.
+    budget = "baseline.env_steps=400"
+    own = MultiTaskPPO(tiny_config(budget), False, tmp_path / "own").learn().params
+    assert abs(own["log_std"] + 3.0).max() < 0.1  # the navigation preset's log_std_init
+    wider = tiny_config(budget, "baseline.log_std_init=-1.0")
+    params = MultiTaskPPO(wider, False, tmp_path / "wider").learn().params
+    assert abs(params["log_std"] + 1.0).max() < 0.1
+    # The same training as a policy whose own log_std_init is -1.0: bit for bit.
+    built = tiny_config(budget, "policy.log_std_init=-1.0")
+    reference = MultiTaskPPO(built, False, tmp_path / "built").learn().params
+    assert all(np.array_equal(params[name], reference[name]) for name in reference)
 
 
 def test_baseline_runs(runs):
