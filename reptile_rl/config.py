@@ -428,8 +428,8 @@ def check_config(config: Config) -> None:
             value = getattr(config.outer, key)
             if value > 1.0:
                 raise ConfigError(
-                    f"outer.{key}: must be in [0.0, 1.0] with outer.direction reptile (larger "
-                    f"steps need direction last_step or optimizer adam), got {value!r}"
+                    f"outer.{key}: must be in [0.0, 1.0] with outer.direction reptile (an "
+                    f"interpolation; larger steps need direction last_step), got {value!r}"
                 )
     for index, pattern in enumerate(config.outer.exclude):
         try:
