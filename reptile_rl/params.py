@@ -144,10 +144,8 @@ def reptile_update(
     Returns:
         The new meta-parameters and the new Adam state (``None`` without Adam).
     """
-    names = list(theta) if meta_learned is None else list(meta_learned)
-    current = {name: theta[name] for name in names}
-    steps = [subtract({name: phi[name] for name in names}, current) for phi in adapted]
-    return outer_step(theta, steps, step_size, names, adam, adam_betas)
+    steps = [subtract(phi, theta) for phi in adapted]
+    return outer_step(theta, steps, step_size, meta_learned, adam, adam_betas)
 
 
 def outer_step(

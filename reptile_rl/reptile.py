@@ -264,21 +264,19 @@ class Reptile:
         eps = params.linear_schedule(
             config.outer.eps_start, config.outer.eps_end, t, config.outer.iterations
         )
+        betas = (config.outer.adam_beta1, config.outer.adam_beta2)
         if config.outer.direction == "last_step":
             # First-order MAML (Finn et al. 2017; Nichol et al. 2018, sec. 5): the gradient at
             # the adapted parameters, which with SGD inner steps is the last update.
-            moves = [r.last_step for r in kept if r.last_step is not None]
-            assert len(moves) == len(kept)  # every job kept it and inner.updates >= 1
+            last_steps = [r.last_step for r in kept if r.last_step is not None]
+            assert len(last_steps) == len(kept)  # every job kept it and inner.updates >= 1
+            theta, adam = params.outer_step(
+                state.theta, last_steps, eps, self.meta_learned, state.adam, betas
+            )
         else:
-            moves = [params.subtract(r.params, state.theta) for r in kept]
-        theta, adam = params.outer_step(
-            state.theta,
-            moves,
-            eps,
-            self.meta_learned,
-            state.adam,
-            (config.outer.adam_beta1, config.outer.adam_beta2),
-        )
+            theta, adam = params.reptile_update(
+                state.theta, [r.params for r in kept], eps, self.meta_learned, state.adam, betas
+            )
         inner_optimizer = None
         if not config.inner.reset_optimizer:
             inner_optimizer = params.average([r.optimizer_state or {} for r in kept])
