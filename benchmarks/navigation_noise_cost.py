@@ -23,7 +23,7 @@ import numpy as np
 
 from envs.navigation import HORIZON, Navigation2DEnv, navigation_step
 
-LOG_STDS = (-math.inf, -4.0, -3.5, -3.2, -3.0, -2.6, -2.38, -2.3, -1.6)
+LOG_STDS = (-math.inf, -4.0, -3.5, -3.25, -3.0, -2.6, -2.38, -2.3, -1.6)
 
 
 def noise_cost(goals: np.ndarray, sigma: float, episodes: int, seed: int) -> float:

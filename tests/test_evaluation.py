@@ -41,14 +41,15 @@ def assert_valid_png(path):
 
 def test_baseline_log_std_init_is_the_policy_built_with_that_noise(tmp_path):
     # One rollout of 400 steps: 8 Adam steps of 0.003 move log_std by at most about 0.03.
-    budget = "baseline.env_steps=400"
-    own = MultiTaskPPO(tiny_config(budget), False, tmp_path / "own").learn().params
-    assert abs(own["log_std"] + 3.0).max() < 0.1  # the navigation preset's log_std_init
+    budget, inherit = "baseline.env_steps=400", "baseline.log_std_init=null"
+    inheriting = tiny_config(budget, inherit)  # null: the policy's own log_std_init
+    own = MultiTaskPPO(inheriting, False, tmp_path / "own").learn().params
+    assert abs(own["log_std"] - inheriting.policy.log_std_init).max() < 0.1
     wider = tiny_config(budget, "baseline.log_std_init=-1.0")
     params = MultiTaskPPO(wider, False, tmp_path / "wider").learn().params
     assert abs(params["log_std"] + 1.0).max() < 0.1
     # The same training as a policy whose own log_std_init is -1.0: bit for bit.
-    built = tiny_config(budget, "policy.log_std_init=-1.0")
+    built = tiny_config(budget, inherit, "policy.log_std_init=-1.0")
     reference = MultiTaskPPO(built, False, tmp_path / "built").learn().params
     assert all(np.array_equal(params[name], reference[name]) for name in reference)
 
