@@ -1,6 +1,7 @@
 """Configuration: presets, overrides, and clear errors for bad values."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,12 @@ def test_exponent_floats_without_a_dot_are_numbers():
         load_config("navigation", ["inner.n_epochs=1e3"])
     with pytest.raises(ConfigError, match=r"inner\.learning_rate: expected float, got str 'fast'"):
         load_config("navigation", ["inner.learning_rate=fast"])
+
+
+def test_ablation_configurations_load_and_are_named_after_their_file():
+    # RESULTS.md reproduces every ablation row from these resolved configurations (issue 6), so
+    # they must keep loading as the configuration grows.
+    paths = sorted((Path(__file__).parents[1] / "benchmarks" / "configs").glob("*.yaml"))
+    assert len(paths) > 50
+    for path in paths:
+        assert load_config(str(path)).name == path.stem, path
