@@ -1,6 +1,6 @@
 """Environment throughput: the batched Navigation2D and the cost of the cheetah's task reward.
 
-a. ``envs.Navigation2DVecEnv(20)`` against SB3's ``DummyVecEnv`` of 20
+a. ``reptile_rl.envs.Navigation2DVecEnv(20)`` against SB3's ``DummyVecEnv`` of 20
    ``gymnasium.make("ReptileRL/Navigation2D-v0")``: env steps/s with the same pre-generated
    random actions (half of them outside the action box, clipped inside the env). Target: the
    batched env is at least 10x faster.
@@ -22,7 +22,6 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-import envs
 from benchmarks.common import (
     QUICK_NOTE,
     Spread,
@@ -35,6 +34,7 @@ from benchmarks.common import (
     timed,
     verdict,
 )
+from reptile_rl import envs
 
 N_ENVS = 20
 NAV_TARGET = 10.0

@@ -8,7 +8,7 @@ the class, in this process only) to time PPO and to timestamp each meta-iteratio
 a. Reptile overhead: wall time of a meta-iteration (between two ``RunLog.record`` calls, so
    checkpointing and logging are included) divided by the wall time of the ``PPO.learn`` calls
    it made. Iteration 0 (set-up) is skipped. Target <= 1.05.
-b. Versus plain PPO: env steps/s of ``Reptile.learn()`` (env steps from ``progress.csv``, time
+b. Versus plain PPO: env steps/s of ``Trainer.learn()`` (env steps from ``progress.csv``, time
    from the ``RunLog.record`` timestamps) against plain SB3 PPO with the same hyper-parameters,
    policy and VecEnv. The runs take turns (one meta-iteration, then the same number of training
    steps of plain PPO, ...), each in its own thread holding a baton, so only one ever runs.
@@ -17,8 +17,8 @@ b. Versus plain PPO: env steps/s of ``Reptile.learn()`` (env steps from ``progre
 c. Versus the naive wrapper pattern: one meta-iteration of the reference implementation other
    Reptile-on-SB3 code uses (per task a fresh ``DummyVecEnv`` of ``gymnasium.make`` envs and a
    fresh ``PPO``, ``load_state_dict``, one ``learn`` call, ``deepcopy`` of the state dict,
-   update with torch) against ``Reptile.meta_step`` with a ``SerialBackend`` on the same tasks,
-   ``outer.measure_adapted=false``. Target: ours >= 1.5x faster.
+   update with torch) against ``reptile_rl.reptile.meta_step`` with a ``SerialBackend`` on the
+   same tasks, ``outer.measure_adapted=false``. Target: ours >= 1.5x faster.
 
 Usage: ``python -m benchmarks.loop_overhead [--quick] [--iterations N] [--rounds R]
 [--meta-batch-size M] [--parts abc]``.
@@ -54,16 +54,18 @@ from benchmarks.common import (
     table,
     verdict,
 )
-from envs.base import Task
-from reptile_rl import Reptile, load_config
+from reptile_rl import Trainer, load_config
 from reptile_rl.config import Config
-from reptile_rl.envs_factory import env_horizon, family_task_type, make_vec_env
-from reptile_rl.inner import ppo_kwargs
+from reptile_rl.envs.base import Task
+from reptile_rl.families import env_horizon, family_task_type
+from reptile_rl.learners.sb3_onpolicy import algorithm_kwargs
 from reptile_rl.parallel import SerialBackend
 from reptile_rl.params import linear_schedule
-from reptile_rl.reptile import MetaState
+from reptile_rl.reptile import MetaState, initial_state, meta_step
+from reptile_rl.rundir import RunDir
 from reptile_rl.runlog import RunLog
 from reptile_rl.seeding import Stream, derive_seed
+from reptile_rl.vec_env import make_vec_env
 
 OVERHEAD_TARGET = 1.05
 PLAIN_TARGET = 0.95
@@ -75,10 +77,14 @@ QUICK_OVERRIDES = ["inner.updates=2", "inner.n_epochs=4"]
 def make_config(meta_batch_size: int, quick: bool, *overrides: str) -> Config:
     """The ``navigation`` preset, serial, with the given meta-batch and overrides."""
     extra = QUICK_OVERRIDES if quick else []
-    return load_config(
+    config = load_config(
         "navigation",
         [*BASE_OVERRIDES, f"outer.meta_batch_size={meta_batch_size}", *extra, *overrides],
     )
+    # Every part times, patches or imitates SB3's PPO: another inner learner would not be seen.
+    if config.inner.algorithm != "ppo":
+        raise ValueError(f"the benchmark needs inner.algorithm=ppo, not {config.inner.algorithm}")
+    return config
 
 
 def rollout_size(config: Config) -> int:
@@ -93,7 +99,7 @@ def training_steps(config: Config) -> int:
 
 def plain_ppo(config: Config, env: Any, seed: int) -> PPO:
     """Plain SB3 PPO with ``config``'s inner hyper-parameters and policy (SB3's own logger)."""
-    kwargs = ppo_kwargs(config)
+    kwargs = algorithm_kwargs(config)
     # Plain SB3: its default optimizer settings, not the multi-tensor Adam of our inner loop.
     kwargs["policy_kwargs"].pop("optimizer_kwargs")
     return PPO("MlpPolicy", env, **kwargs, seed=seed)
@@ -101,7 +107,7 @@ def plain_ppo(config: Config, env: Any, seed: int) -> PPO:
 
 def read_env_steps(run_dir: Path) -> list[int]:
     """The cumulative ``env_steps`` column of a run's ``progress.csv``."""
-    with (run_dir / "progress.csv").open(newline="") as file:
+    with RunDir(run_dir).progress_file.open(newline="") as file:
         return [int(row["env_steps"]) for row in csv.DictReader(file)]
 
 
@@ -132,7 +138,7 @@ def overhead(iterations: int, meta_batch_size: int, quick: bool) -> tuple[str, f
         mock.patch.object(PPO, "learn", timed_learn),
         mock.patch.object(RunLog, "record", stamped_record),
     ):
-        Reptile(config, Path(tmp) / "run").learn()
+        Trainer(config, Path(tmp) / "run").learn()
     walls = [b[0] - a[0] for a, b in itertools.pairwise(marks)]
     learns = [b[1] - a[1] for a, b in itertools.pairwise(marks)]
     per_iteration = Spread.of(ratios(walls, learns))
@@ -144,7 +150,7 @@ def overhead(iterations: int, meta_batch_size: int, quick: bool) -> tuple[str, f
     text = "\n\n".join(
         [
             "### 2a. Reptile overhead (serial)",
-            f"`Reptile(config).learn()` for {iterations} meta-iterations, meta-batch "
+            f"`Trainer(config).learn()` for {iterations} meta-iterations, meta-batch "
             f"{meta_batch_size}, {config.inner.updates} inner updates, default "
             "`outer.measure_adapted` (its rollout runs inside `PPO.learn`). A meta-iteration "
             "runs from one `RunLog.record` to the next (task sampling, loading theta, PPO, "
@@ -284,8 +290,8 @@ def versus_plain(iterations: int, meta_batch_size: int, quick: bool) -> tuple[st
         for index, name in enumerate(variants):
             run_dir = Path(tmp) / f"run{index}"
             run_names[run_dir] = name
-            reptile = Reptile(configs[name], run_dir)
-            threads.append(participants[name].thread(reptile.learn))
+            trainer = Trainer(configs[name], run_dir)
+            threads.append(participants[name].thread(trainer.learn))
         threads.append(participants["plain PPO"].thread(plain_body))
         for thread in threads:
             thread.start()
@@ -332,7 +338,7 @@ def versus_plain(iterations: int, meta_batch_size: int, quick: bool) -> tuple[st
         [
             "### 2b. Meta-training vs plain PPO (env steps/s)",
             f"Three runs take turns in one process ({iterations} turns each, turn 0 skipped): "
-            f"one meta-iteration of `Reptile.learn()` (meta-batch {meta_batch_size}, "
+            f"one meta-iteration of `Trainer.learn()` (meta-batch {meta_batch_size}, "
             f"{reference.inner.updates} updates), then `PPO.learn({number(chunk)})` of plain "
             "SB3 PPO (same n_envs, n_steps, n_epochs, batch_size, learning rate, policy, and "
             "the same batched VecEnv + VecMonitor, SB3's default logger). Meta-training env "
@@ -398,37 +404,37 @@ def versus_naive(rounds: int, meta_batch_size: int, quick: bool) -> tuple[str, f
     """Part c; return its Markdown and the median speed-up of ours over the naive pattern."""
     config = make_config(meta_batch_size, quick, "outer.measure_adapted=false")
     task_type = family_task_type(config.env.id)
-    with tempfile.TemporaryDirectory(prefix="bench-naive-") as tmp:
-        reptile = Reptile(config, Path(tmp) / "run")
-        state: list[MetaState] = [reptile._initial_state()]
-        backend = SerialBackend()
-        naive_theta = [{name: torch.tensor(v) for name, v in state[0].theta.items()}]
-        naive_iteration = [0]
+    state: list[MetaState] = [initial_state(config)]
+    backend = SerialBackend()
+    naive_theta = [{name: torch.tensor(v) for name, v in state[0].theta.items()}]
+    naive_iteration = [0]
 
-        def ours() -> float:
-            start = time.perf_counter()
-            state[0], _ = reptile.meta_step(backend, state[0])
-            return time.perf_counter() - start
+    def ours() -> float:
+        start = time.perf_counter()
+        state[0], _ = meta_step(config, state[0], backend)
+        return time.perf_counter() - start
 
-        def naive() -> float:
-            t = naive_iteration[0]
-            tasks = task_type.sample(
-                meta_batch_size, seed=derive_seed(config.seed, Stream.TRAIN_TASKS, t)
-            )
-            seeds = [derive_seed(config.seed, Stream.ADAPTATION, t, i) for i in range(len(tasks))]
-            eps = linear_schedule(
-                config.outer.eps_start, config.outer.eps_end, t, config.outer.iterations
-            )
-            start = time.perf_counter()
-            naive_theta[0] = naive_meta_step(config, naive_theta[0], tasks, seeds, eps)
-            naive_iteration[0] += 1
-            return time.perf_counter() - start
+    def naive() -> float:
+        t = naive_iteration[0]
+        tasks = task_type.sample(
+            meta_batch_size, seed=derive_seed(config.seed, Stream.TRAIN_TASKS, t)
+        )
+        seeds = [derive_seed(config.seed, Stream.ADAPTATION, t, i) for i in range(len(tasks))]
+        eps = linear_schedule(
+            config.outer.eps_start, config.outer.eps_end, t, config.outer.iterations
+        )
+        start = time.perf_counter()
+        naive_theta[0] = naive_meta_step(config, naive_theta[0], tasks, seeds, eps)
+        naive_iteration[0] += 1
+        return time.perf_counter() - start
 
+    try:
         times = interleave({"ours": ours, "naive": naive}, rounds)
+    finally:
         backend.close()
     speedup = Spread.of(ratios(times["naive"], times["ours"]))
     rows = [
-        ["ours: `Reptile.meta_step` + `SerialBackend`", f"{Spread.of(times['ours']).median:.2f}"],
+        ["ours: `meta_step` + `SerialBackend`", f"{Spread.of(times['ours']).median:.2f}"],
         ["naive wrapper pattern", f"{Spread.of(times['naive']).median:.2f}"],
     ]
     text = "\n\n".join(
@@ -440,7 +446,7 @@ def versus_naive(rounds: int, meta_batch_size: int, quick: bool) -> tuple[str, f
             "per task, a `DummyVecEnv` of `gymnasium.make` envs and a fresh `PPO`, loads "
             "`deepcopy(theta)` with `load_state_dict`, calls `learn` once, deep-copies the "
             f"state dict and updates theta with torch. {rounds} interleaved rounds after one "
-            "warm-up round (which builds our reused PPO).",
+            "warm-up round (which builds our reused learner).",
             table(["implementation", "median s per meta-iteration"], rows),
             f"Speed-up naive / ours (median of per-round ratios): **{speedup.median:.2f}x** "
             f"(IQR {speedup.p25:.2f}-{speedup.p75:.2f}x). Target >= {NAIVE_TARGET}x: "

@@ -4,7 +4,7 @@ The training runs in a child process (``navigation`` preset, ``outer.iterations=
 its peak RSS is its own and so that, once it has exited, nothing of it should remain.
 ``reptile_rl.runlog.RunLog.record`` is wrapped (in the child only) to sample ``VmRSS`` after
 every meta-iteration: of the driver, and with ``--backend ray`` of every worker (pids from the
-actors' ``pid()`` method; ``reptile_rl.reptile.make_backend`` is wrapped to get at them).
+actors' ``pid()`` method; ``reptile_rl.trainer.make_backend`` is wrapped to get at them).
 
 - Peak: the driver's ``VmHWM`` at the end of training (and each worker's). Target <= 1 GB
   (10^9 bytes).
@@ -116,8 +116,8 @@ def descendants(root: int) -> dict[str, str]:
 def child(output: Path, iterations: int, backend: str, workers: int, quick: bool) -> None:
     """Meta-train and write a :class:`ChildReport` as JSON to ``output``."""
     single_thread()
-    import reptile_rl.reptile as reptile_module
-    from reptile_rl import Reptile, load_config
+    import reptile_rl.trainer as trainer_module
+    from reptile_rl import Trainer, load_config
     from reptile_rl.config import ParallelConfig
     from reptile_rl.parallel import Backend, RayBackend, make_backend
     from reptile_rl.runlog import RunLog
@@ -165,10 +165,10 @@ def child(output: Path, iterations: int, backend: str, workers: int, quick: bool
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         try:
             with (
-                mock.patch.object(reptile_module, "make_backend", capturing_make_backend),
+                mock.patch.object(trainer_module, "make_backend", capturing_make_backend),
                 mock.patch.object(RunLog, "record", sampling_record),
             ):
-                Reptile(config, Path(tmp) / "run").learn()
+                Trainer(config, Path(tmp) / "run").learn()
         except BaseException:
             error = traceback.format_exc()
         peak = read_status().get("VmHWM", 0)

@@ -2,7 +2,7 @@
 
 Reads the ``adaptation.csv`` of one or more ``reptile-rl evaluate`` runs (one row per init, task
 and update) and prints, for one init, the mean return after each update for goals in distance
-bands, and how many adaptations end worse than a threshold. benchmarks/RESULTS.md uses it to
+bands, and how many adaptations end worse than a threshold. benchmarks/ABLATIONS.md uses it to
 show where the navigation preset's remaining gap to MAML lies (far goals, and the precision of
 well-adapted ones).
 

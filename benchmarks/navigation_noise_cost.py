@@ -3,12 +3,12 @@
 The adaptation curves are measured on the episodes the stochastic policy collects (MAML's
 protocol), so the noise itself costs return: near the goal every noisy step moves the point
 away again, and an episode ends only within 0.01 of the goal. This script measures that cost
-with the env's own dynamics (``envs.navigation.navigation_step``) for the controller whose mean
-action goes straight to the goal (``goal - position``, clipped by the env), plus Gaussian noise
-of standard deviation ``sigma`` per coordinate, on the held-out test-split goals.
+with the env's own dynamics (``reptile_rl.envs.navigation.navigation_step``) for the controller
+whose mean action goes straight to the goal (``goal - position``, clipped by the env), plus
+Gaussian noise of standard deviation ``sigma`` per coordinate, on the held-out test-split goals.
 
 It is a reference, not a bound: a policy can do somewhat better under the same noise (e.g. by
-saturating its actions, which the env's clipping makes deterministic). benchmarks/RESULTS.md
+saturating its actions, which the env's clipping makes deterministic). benchmarks/ABLATIONS.md
 compares it with the navigation preset's adapted policies.
 
 Usage: ``python -m benchmarks.navigation_noise_cost [--tasks 40] [--task-seed 0]``.
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from envs.navigation import HORIZON, Navigation2DEnv, navigation_step
+from reptile_rl.envs.navigation import HORIZON, Navigation2DEnv, navigation_step
 
 LOG_STDS = (-math.inf, -4.0, -3.5, -3.25, -3.0, -2.6, -2.38, -2.3, -1.6)
 

@@ -1,10 +1,10 @@
 """Serial vs Ray backend with 2 workers: wall time of a meta-iteration, in steady state.
 
-For each family (``navigation`` and ``cheetah-vel`` presets, meta-batch 8), one ``Reptile`` and
-two ``MetaState`` copies from ``Reptile._initial_state()`` advance side by side: each round
-runs one ``Reptile.meta_step`` with a ``SerialBackend`` and one with a ``RayBackend(2)``, in
+For each family (``navigation`` and ``cheetah-vel`` presets, meta-batch 8), two ``MetaState``
+copies from ``reptile_rl.reptile.initial_state`` advance side by side: each round runs one
+``reptile_rl.reptile.meta_step`` with a ``SerialBackend`` and one with a ``RayBackend(2)``, in
 alternating order, both backends staying alive. Each backend's first iteration (building its
-PPOs; for Ray, starting the actors) is skipped. Speed-up = serial time / Ray time, per round.
+learners; for Ray, starting the actors) is skipped. Speed-up = serial time / Ray time, per round.
 Target >= 1.7x with 2 workers. Ray is shut down at the end.
 
 Usage: ``python -m benchmarks.ray_scaling [--quick] [--rounds R] [--meta-batch-size M]
@@ -14,9 +14,7 @@ Usage: ``python -m benchmarks.ray_scaling [--quick] [--rounds R] [--meta-batch-s
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 from benchmarks.common import (
     QUICK_NOTE,
@@ -29,15 +27,16 @@ from benchmarks.common import (
     table,
     verdict,
 )
-from reptile_rl import Reptile, load_config
+from reptile_rl import load_config
 from reptile_rl.config import Config
 from reptile_rl.parallel import Backend, RayBackend, SerialBackend
-from reptile_rl.reptile import MetaState
+from reptile_rl.reptile import MetaState, initial_state, meta_step
 
 WORKERS = 2
 TARGET = 1.7
 FAMILIES = ("navigation", "cheetah-vel")
-# Quick mode shrinks the inner loop (for the cheetah also the number of envs, hence the batch).
+# Quick mode shrinks the inner loop (for the cheetah also the number of envs, hence the batch;
+# the baselines' batch too, which must fit in their rollout of the same 4 envs to validate).
 QUICK_OVERRIDES = {
     "navigation": ["inner.updates=1", "inner.n_epochs=4"],
     "cheetah-vel": [
@@ -45,6 +44,7 @@ QUICK_OVERRIDES = {
         "inner.n_epochs=4",
         "inner.n_envs=4",
         "inner.batch_size=400",
+        "baseline.inner.batch_size=400",
     ],
 }
 
@@ -60,24 +60,20 @@ def make_config(family: str, meta_batch_size: int, quick: bool) -> Config:
 def scaling(family: str, rounds: int, meta_batch_size: int, quick: bool) -> tuple[list[str], float]:
     """Benchmark one family; return its table row and the median speed-up."""
     config = make_config(family, meta_batch_size, quick)
-    with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
-        reptile = Reptile(config, Path(tmp) / "run")
-        initial = reptile._initial_state()
-        states: dict[str, MetaState] = {"serial": initial, "ray": initial}
-        backends: dict[str, Backend] = {"serial": SerialBackend(), "ray": RayBackend(WORKERS)}
+    initial = initial_state(config)
+    states: dict[str, MetaState] = {"serial": initial, "ray": initial}
+    backends: dict[str, Backend] = {"serial": SerialBackend(), "ray": RayBackend(WORKERS)}
 
-        def step(name: str) -> float:
-            start = time.perf_counter()
-            states[name], _ = reptile.meta_step(backends[name], states[name])
-            return time.perf_counter() - start
+    def step(name: str) -> float:
+        start = time.perf_counter()
+        states[name], _ = meta_step(config, states[name], backends[name])
+        return time.perf_counter() - start
 
-        try:
-            times = interleave(
-                {"serial": lambda: step("serial"), "ray": lambda: step("ray")}, rounds
-            )
-        finally:
-            for backend in backends.values():
-                backend.close()
+    try:
+        times = interleave({"serial": lambda: step("serial"), "ray": lambda: step("ray")}, rounds)
+    finally:
+        for backend in backends.values():
+            backend.close()
     speedup = Spread.of(ratios(times["serial"], times["ray"]))
     steps = states["serial"].env_steps // max(states["serial"].iteration, 1)
     row = [
@@ -124,8 +120,8 @@ def run(
         parts.append(f"{QUICK_NOTE} Quick mode also sets {overrides}.")
     parts += [
         f"Meta-batch {meta_batch_size}; {rounds} interleaved rounds per family after one "
-        "warm-up round (builds the serial PPO, starts the Ray actors), each round one "
-        "`Reptile.meta_step` per backend, both backends alive throughout. Machine: "
+        "warm-up round (builds the serial learner, starts the Ray actors), each round one "
+        "`meta_step` per backend, both backends alive throughout. Machine: "
         f"{cpu_count()} CPUs usable by this process.",
         table(
             [

@@ -1,21 +1,36 @@
-"""reptile-rl: Reptile meta-reinforcement learning around stable-baselines3 PPO.
+"""reptile-rl: Reptile meta-reinforcement learning around stable-baselines3 (PPO or A2C).
 
-Importing this package also registers the task families of :mod:`envs` with Gymnasium.
+Where to start reading:
+
+- :mod:`reptile_rl.reptile`: the algorithm on one screen (:func:`meta_step`).
+- :mod:`reptile_rl.learners`: the inner learner protocol and the SB3 PPO/A2C learner.
+- :class:`Trainer`: the driver (loop, logs, checkpoints, export); :class:`Pretrainer`: the
+  multi-task baselines; :mod:`reptile_rl.evaluation`: adaptation curves on held-out tasks.
+
+Importing this package also registers the task families of :mod:`reptile_rl.envs` with
+Gymnasium.
 """
 
-import envs as _envs  # noqa: F401  (registers the ReptileRL/* environment ids)
+from reptile_rl import envs  # registers the ReptileRL/* environment ids
 from reptile_rl.config import Config, ConfigError, load_config
-from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop
-from reptile_rl.reptile import Reptile, TrainingError
+from reptile_rl.learners import AdaptJob, AdaptResult, Learner, make_learner
+from reptile_rl.pretrain import Pretrainer
+from reptile_rl.reptile import MetaState, TrainingError, meta_step
+from reptile_rl.trainer import Trainer
 
 __all__ = [
     "AdaptJob",
     "AdaptResult",
     "Config",
     "ConfigError",
-    "InnerLoop",
-    "Reptile",
+    "Learner",
+    "MetaState",
+    "Pretrainer",
+    "Trainer",
     "TrainingError",
+    "envs",
     "load_config",
+    "make_learner",
+    "meta_step",
 ]
 __version__ = "0.1.0"

@@ -2,9 +2,8 @@
 
 Nothing here ever unpickles. A file is a safetensors archive (a JSON header and raw tensor
 bytes) whose metadata holds our JSON record and a SHA-256 checksum of the tensors and record,
-verified on every load. Writes go to a temporary file in the same folder, are flushed to disk,
-then renamed over the target: a crash or a full disk leaves either the old file or the new
-one, never a broken one.
+verified on every load. Writes are atomic (:mod:`reptile_rl.atomic`): a crash or a full disk
+leaves either the old file or the new one, never a broken one.
 
 SB3's own ``.zip`` format (``meta_policy.zip``, written for users of plain SB3) contains
 pickled objects and must only be loaded from trusted sources; our commands never load it.
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors_bytes
 from safetensors.numpy import save as save_safetensors_bytes
 
+from reptile_rl.atomic import atomic_write_bytes
 from reptile_rl.params import Params
 
 FORMAT = "reptile-rl"
@@ -41,35 +39,6 @@ def _checksum(tensors: Params, record_json: str) -> str:
         digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename).
-
-    Raises:
-        OSError: If the folder is not writable or the disk is full; ``path`` is then untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode())
 
 
 def save(path: Path, tensors: Params, record: dict[str, Any]) -> None:

@@ -13,9 +13,20 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import gymnasium as gym
+
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, iter_options, load_config, preset_names
-from reptile_rl.reptile import StorageError, TrainingError
+from reptile_rl.evaluation import evaluate
+from reptile_rl.families import env_horizon, family_task_type
+from reptile_rl.parallel import make_backend
+from reptile_rl.plotting import plot_training
+from reptile_rl.pretrain import Pretrainer
+from reptile_rl.report import write_outputs
+from reptile_rl.reptile import TrainingError
+from reptile_rl.rundir import RunDir, adaptation_files
+from reptile_rl.sources import resolve_evaluation
+from reptile_rl.trainer import StorageError, Trainer
 
 USER_ERROR = 2
 
@@ -52,29 +63,25 @@ def _add_config_arguments(parser: argparse.ArgumentParser, preset_required: bool
 
 
 def _train(args: argparse.Namespace) -> None:
-    from reptile_rl.reptile import Reptile
-
     if args.resume is not None:
         if args.preset is not None or args.overrides or args.seed is not None or args.out:
             raise UserError(
                 "--resume continues a run with its saved configuration; "
                 "give no PRESET_OR_YAML, --set, --seed or --out with it"
             )
-        reptile = Reptile.resume(args.resume, progress=not args.no_progress)
+        trainer = Trainer.resume(args.resume, progress=not args.no_progress)
     else:
         if args.preset is None:
             raise UserError("give a PRESET_OR_YAML to train, or --resume RUN_DIR")
         config = load_config(args.preset, args.overrides, args.seed)
-        reptile = Reptile(config, args.out, progress=not args.no_progress)
-    reptile.learn()
-    print(f"run directory: {reptile.run_dir}")
+        trainer = Trainer(config, args.out, progress=not args.no_progress)
+    trainer.learn()
+    print(f"run directory: {trainer.run_dir}")
 
 
 def _pretrain(args: argparse.Namespace) -> None:
-    from reptile_rl.baselines import MultiTaskPPO
-
     config = load_config(args.preset, args.overrides, args.seed)
-    trainer = MultiTaskPPO(
+    trainer = Pretrainer(
         config, oracle=args.oracle, run_dir=args.out, progress=not args.no_progress
     )
     trainer.learn()
@@ -82,10 +89,6 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from reptile_rl.evaluation import evaluate, write_outputs
-    from reptile_rl.parallel import make_backend
-    from reptile_rl.sources import resolve_evaluation
-
     overrides = list(args.overrides)
     for key in ("tasks", "updates", "episodes", "seed"):
         if getattr(args, key) is not None:
@@ -101,28 +104,22 @@ def _evaluate(args: argparse.Namespace) -> None:
         backend.close()
     for path in write_outputs(evaluation, out_dir, plan.sources):
         print(path)
-    print((out_dir / "adaptation.md").read_text())
+    print(adaptation_files(out_dir)[2].read_text())
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from reptile_rl.plotting import plot_training
-
-    progress = args.run_dir / "progress.csv"
-    if not progress.is_file():
+    run = RunDir(args.run_dir)
+    if not run.progress_file.is_file():
         raise UserError(f"{args.run_dir}: no progress.csv (not a run directory?)")
-    out = args.out or args.run_dir / "training.png"
+    out = args.out or run.training_plot
     try:
-        plot_training(progress, out)
+        plot_training(run.progress_file, out)
     except (ValueError, KeyError) as error:
         raise UserError(str(error)) from None
     print(out)
 
 
 def _envs(args: argparse.Namespace) -> None:
-    import gymnasium as gym
-
-    from reptile_rl.envs_factory import env_horizon, family_task_type
-
     for env_id in sorted(i for i in gym.registry if i.startswith("ReptileRL/")):
         task_type = family_task_type(env_id)
         ranges = {**task_type.bounds, **task_type.choices}
@@ -153,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain = commands.add_parser(
         "pretrain",
-        help="train a multi-task PPO baseline (pretrained, or --oracle) on the train split",
+        help="train a multi-task baseline (pretrained, or --oracle) on the train split",
         epilog=_options_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -163,39 +160,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.set_defaults(handler=_pretrain)
 
-    evaluate = commands.add_parser(
+    evaluate_parser = commands.add_parser(
         "evaluate",
         help="adaptation curves on held-out tasks against baselines",
         description="Adaptation curves on held-out test-split tasks (MAML's protocol).",
     )
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
         "source",
         metavar="RUN_DIR_OR_FILE_OR_PRESET",
         help="a training run, a policy or checkpoint file, or a preset with shipped policies",
     )
-    evaluate.add_argument("--tasks", type=int, default=None, help="held-out tasks (default 40)")
-    evaluate.add_argument("--updates", type=int, default=None, help="PPO updates (default 3)")
-    evaluate.add_argument("--episodes", type=int, default=None, help="episodes per update (20)")
-    evaluate.add_argument("--seed", type=int, default=None, help="evaluation seed (default 0)")
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
+        "--tasks", type=int, default=None, help="held-out tasks (default 40)"
+    )
+    evaluate_parser.add_argument(
+        "--updates", type=int, default=None, help="learner updates (default 3)"
+    )
+    evaluate_parser.add_argument(
+        "--episodes", type=int, default=None, help="episodes per update (20)"
+    )
+    evaluate_parser.add_argument(
+        "--seed", type=int, default=None, help="evaluation seed (default 0)"
+    )
+    evaluate_parser.add_argument(
         "--inits",
         default=None,
         help="comma-separated inits among meta,pretrained,random,oracle "
         "(default: meta, random and the baselines found)",
     )
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
         "--pretrained",
         type=Path,
         default=None,
         help="pretrained baseline: a `reptile-rl pretrain` run or its policy file",
     )
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
         "--oracle",
         type=Path,
         default=None,
         help="oracle baseline: a `reptile-rl pretrain --oracle` run or policy file",
     )
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -204,14 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a configuration key, e.g. "
         "evaluation.inner={learning_rate: 0.01} or parallel.workers=2",
     )
-    evaluate.add_argument(
+    evaluate_parser.add_argument(
         "--task-file",
         type=Path,
         default=None,
         help="a JSON list of tasks to evaluate on instead of --tasks test-split draws",
     )
-    evaluate.add_argument("--out", type=Path, default=None, help="output folder (RUN_DIR/eval)")
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate_parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (RUN_DIR/eval)"
+    )
+    evaluate_parser.set_defaults(handler=_evaluate)
 
     plot = commands.add_parser("plot", help="draw a run's training curves to PNG")
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")

@@ -21,6 +21,9 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from reptile_rl.families import check_env_kwargs, env_horizon, family_task_type
+from reptile_rl.vec_env import make_vec_env
+
 
 class ConfigError(ValueError):
     """A user error in a configuration: the message names the key and what is allowed."""
@@ -71,19 +74,27 @@ class PolicyConfig:
 
 @dataclasses.dataclass
 class InnerConfig:
-    """The inner loop: stable-baselines3 PPO adapting to one task.
+    """The inner loop: a stable-baselines3 on-policy learner (PPO or A2C) adapting to one task.
 
-    One *update* is one PPO rollout (``n_envs * n_steps`` steps) followed by its training phase.
-    By default a rollout is 20 episodes (20 envs, one horizon each), MAML's 20 trajectories per
-    adaptation step.
+    One *update* is one rollout (``n_envs * n_steps`` steps) followed by the learner's training
+    phase. By default a rollout is 20 episodes (20 envs, one horizon each), MAML's 20
+    trajectories per adaptation step. ``n_epochs``, ``batch_size`` and ``clip_range`` are PPO's
+    own settings; A2C takes one gradient step on the whole rollout per update.
     """
 
-    updates: int = option(3, "PPO updates per task during meta-training.", low=1)
+    algorithm: Literal["ppo", "a2c"] = option(
+        "ppo",
+        "SB3 learner of the inner loop: ppo, or a2c (one gradient step on the whole rollout per "
+        "update; A2C ignores the PPO-only n_epochs, batch_size and clip_range).",
+    )
+    updates: int = option(3, "Learner updates per task during meta-training.", low=1)
     n_envs: int = option(20, "Parallel environments = episodes per rollout.", low=1)
     n_steps: int | None = option(
         None, "Steps per env per rollout; null means the env's horizon (one episode).", low=1
     )
-    learning_rate: float = option(3e-4, "PPO learning rate.", low=0.0, low_open=True)
+    learning_rate: float = option(
+        3e-4, "Learning rate of the inner updates.", low=0.0, low_open=True
+    )
     update_learning_rates: list[float] = option(
         [],
         "Learning rate of the 1st, 2nd, ... update of each adaptation (the last one repeats), "
@@ -100,11 +111,13 @@ class InnerConfig:
         "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
         low=0.0,
     )
-    n_epochs: int = option(10, "PPO epochs over each rollout.", low=1)
+    n_epochs: int = option(10, "PPO only: epochs over each rollout.", low=1)
     batch_size: int | None = option(
-        500, "PPO minibatch size; null: the whole rollout (one gradient step per epoch).", low=1
+        500,
+        "PPO only: minibatch size; null: the whole rollout (one gradient step per epoch).",
+        low=1,
     )
-    clip_range: float = option(0.2, "PPO clipping parameter.", low=0.0, low_open=True)
+    clip_range: float = option(0.2, "PPO only: clipping parameter.", low=0.0, low_open=True)
     gamma: float = option(0.99, "Discount factor.", low=0.0, high=1.0)
     gae_lambda: float = option(0.95, "GAE lambda (1.0: Monte Carlo returns).", low=0.0, high=1.0)
     ent_coef: float = option(0.0, "Entropy bonus coefficient.", low=0.0)
@@ -173,7 +186,7 @@ class OuterConfig:
 
 @dataclasses.dataclass
 class BaselineConfig:
-    """Multi-task PPO baselines (``reptile-rl pretrain``): pretrained and oracle."""
+    """Multi-task baselines (``reptile-rl pretrain``): pretrained and oracle."""
 
     env_steps: int | None = option(
         None,
@@ -182,12 +195,12 @@ class BaselineConfig:
         low=1,
     )
     inner: dict[str, Any] = option(
-        {}, "Overrides of the inner PPO settings for baseline training, e.g. {n_envs: 100}."
+        {}, "Overrides of the inner settings for baseline training, e.g. {n_envs: 100}."
     )
     log_std_init: float | None = option(
         None,
         "Initial log standard deviation of the baselines' policy; null: policy.log_std_init. "
-        "Multi-task PPO can need more exploration noise than adaptation does.",
+        "Multi-task training can need more exploration noise than adaptation does.",
     )
 
 
@@ -197,10 +210,12 @@ class EvaluationConfig:
 
     tasks: int = option(40, "Held-out test-split tasks.", low=1)
     seed: int = option(0, "Seed of the held-out tasks and adaptations (not the run seed).", low=0)
-    updates: int = option(3, "PPO updates per task (returns are reported after 0..updates).", low=0)
+    updates: int = option(
+        3, "Learner updates per task (returns are reported after 0..updates).", low=0
+    )
     episodes: int = option(20, "Episodes per update (the rollout's n_envs).", low=1)
     inner: dict[str, Any] = option(
-        {}, "Overrides of the inner PPO settings during evaluation, e.g. {learning_rate: 0.01}."
+        {}, "Overrides of the inner settings during evaluation, e.g. {learning_rate: 0.01}."
     )
 
 
@@ -238,8 +253,6 @@ class Config:
 
     def horizon(self) -> int:
         """The env's episode length."""
-        from reptile_rl.envs_factory import env_horizon
-
         return env_horizon(self.env.id)
 
     def baseline_inner(self) -> InnerConfig:
@@ -382,24 +395,19 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
 
 
 def check_config(config: Config) -> None:
-    """Checks that involve several fields or the environment registry.
+    """Checks that involve several fields or the environment registry; builds no env.
 
     Raises:
         ConfigError: Naming the key and what is allowed.
     """
-    # Imported here: checking the env id needs the registry that `envs` fills.
-    from reptile_rl.envs_factory import env_horizon, family_task_type, make_vec_env
-
     try:
         family_task_type(config.env.id)
     except ValueError as error:
         raise ConfigError(f"env.id: {error}") from None
     try:
-        make_vec_env(config.env.id, config.env.kwargs, n_envs=1).close()
-    except (TypeError, ValueError) as error:
-        raise ConfigError(
-            f"env.kwargs: {config.env.id} rejects {config.env.kwargs}: {error}"
-        ) from None
+        check_env_kwargs(config.env.id, config.env.kwargs)
+    except ValueError as error:
+        raise ConfigError(f"env.kwargs: {error}") from None
     horizon = env_horizon(config.env.id)
     for prefix, settings in [
         ("inner.", config.inner),
@@ -438,6 +446,23 @@ def check_config(config: Config) -> None:
             raise ConfigError(
                 f"outer.exclude[{index}]: invalid regex {pattern!r}: {error}"
             ) from None
+
+
+def check_env_builds(config: Config) -> None:
+    """Build one env of ``config`` to check the values of ``env.kwargs``.
+
+    :func:`check_config` checks their names without building anything; a command that is
+    about to start work calls this once (a MuJoCo env takes tens of milliseconds to build).
+
+    Raises:
+        ConfigError: If the family rejects the arguments.
+    """
+    try:
+        make_vec_env(config.env.id, config.env.kwargs, n_envs=1).close()
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"env.kwargs: {config.env.id} rejects {config.env.kwargs}: {error}"
+        ) from None
 
 
 # -- presets, YAML and overrides ------------------------------------------------------------

@@ -4,11 +4,11 @@ For ``N`` tasks of the family's *test* split (fixed by ``evaluation.seed``) and 
 initialisation:
 
 - update 0: the mean return of ``episodes`` episodes from the initialisation;
-- then ``updates`` PPO updates, each on ``episodes`` fresh episodes, the return measured after
+- then ``updates`` learner updates, each on ``episodes`` fresh episodes, the return measured after
   each (the next update's rollout, and a final measurement rollout after the last).
 
-Initialisations: **meta** (the run's meta-policy), **pretrained** (multi-task PPO), **random**
-(a fresh policy of the same architecture, one per task) and **oracle** (multi-task PPO that
+Initialisations: **meta** (the run's meta-policy), **pretrained** (multi-task training), **random**
+(a fresh policy of the same architecture, one per task) and **oracle** (multi-task training that
 observes the task; measured without adaptation, a reference line). Every initialisation sees the
 same tasks with the same adaptation seeds (common random numbers), so differences between
 curves are not sampling noise of the tasks.
@@ -16,20 +16,15 @@ curves are not sampling noise of the tasks.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import math
-from pathlib import Path
-from typing import Any
 
-from envs.base import Task
 from reptile_rl import checkpoint
 from reptile_rl.config import Config
-from reptile_rl.envs_factory import family_task_type
-from reptile_rl.inner import AdaptJob, fresh_parameters
-from reptile_rl.parallel import Backend, LoopSpec
+from reptile_rl.envs.base import Task
+from reptile_rl.families import family_task_type
+from reptile_rl.learners import AdaptJob, initial_parameters
+from reptile_rl.parallel import Backend, LearnerSpec
 from reptile_rl.params import Params
 from reptile_rl.policies import PolicyFile, check_compatible
 from reptile_rl.seeding import Stream, derive_seed
@@ -37,16 +32,6 @@ from reptile_rl.stats import Summary, summarize
 
 INIT_NAMES = ("meta", "pretrained", "random", "oracle")
 """Initialisations ``evaluate`` knows, in report order."""
-
-MAML_NAVIGATION = {
-    "MAML": [-40.41, -11.68, -3.33, -3.23],
-    "pretrained": [-40.81, -19.73, -11.72, -8.47],
-    "random": [-82.66, -57.96, -53.84, -46.81],
-    "oracle": [-2.29],
-}
-"""MAML's published 2D-navigation returns after 0-3 steps (40 test tasks, 20 trajectories)."""
-
-CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return"]
 
 
 @dataclasses.dataclass
@@ -124,7 +109,7 @@ def check_policies(
 ) -> None:
     """Raise ``CheckpointError`` unless every policy fits ``config``'s env and architecture."""
     expected = {
-        oracle: fresh_parameters(config, 0, oracle=oracle)
+        oracle: initial_parameters(config, 0, oracle=oracle)
         for oracle in {p.oracle for p in policies.values()}
     }
     for init, policy in policies.items():
@@ -149,7 +134,7 @@ def evaluate(
 
     Args:
         config: Configuration of the meta-policy's run; its ``evaluation`` section sets the
-            protocol and ``evaluation.inner`` the adaptation's PPO settings.
+            protocol and ``evaluation.inner`` the adaptation's learner settings.
         policies: Init name -> its policy; ``"random"`` maps to ``None`` (drawn per task).
         backend: Where adaptations run.
         tasks: Tasks to use instead of the held-out test-split draw.
@@ -172,7 +157,7 @@ def evaluate(
         policy = policies[init]
         if policy is None:
             theta = [
-                fresh_parameters(
+                initial_parameters(
                     config, derive_seed(config.evaluation.seed, Stream.EVAL_RANDOM_INIT, i)
                 )
                 for i in range(len(tasks))
@@ -184,133 +169,9 @@ def evaluate(
             AdaptJob(task, seed, 0 if oracle else updates, measure_final=True)
             for task, seed in zip(tasks, seeds, strict=True)
         ]
-        results = backend.adapt(LoopSpec(config, oracle=oracle, inner=inner), theta, jobs)
+        results = backend.adapt(LearnerSpec(config, oracle=oracle, inner=inner), theta, jobs)
         failed = [r.error for r in results if r.error is not None]
         if failed:
             raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
         returns[init] = [r.returns for r in results]
     return Evaluation(config, tasks, returns, inner.rollout_size(config.horizon()))
-
-
-# -- outputs ----------------------------------------------------------------------------------
-
-
-def _fmt(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.2f}"
-
-
-def _interval(summary: Summary) -> str:
-    """A table cell: ``mean [low, high]``."""
-    return f"{_fmt(summary.mean)} [{_fmt(summary.low)}, {_fmt(summary.high)}]"
-
-
-def to_csv(evaluation: Evaluation) -> str:
-    """One row per init, task and update."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for init, per_task in evaluation.returns.items():
-        for task_id, (task, curve) in enumerate(zip(evaluation.tasks, per_task, strict=True)):
-            for update, value in enumerate(curve):
-                writer.writerow(
-                    {
-                        "init": init,
-                        "task_id": task_id,
-                        "task": task.to_json(),
-                        "update": update,
-                        "env_steps": update * evaluation.rollout_size,
-                        "return": value,
-                    }
-                )
-    return buffer.getvalue()
-
-
-def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
-    """Summary statistics per init and update, with the protocol and the sources."""
-    config = evaluation.config
-    inits = {
-        init: [_summary_json(k, s) for k, s in enumerate(curve)]
-        for init, curve in evaluation.summaries().items()
-    }
-    return {
-        "env_id": config.env.id,
-        "tasks": len(evaluation.tasks),
-        "updates": config.evaluation.updates,
-        "episodes_per_update": config.evaluation.episodes,
-        "seed": config.evaluation.seed,
-        "inner": dataclasses.asdict(config.evaluation_inner()),
-        "sources": sources,
-        "inits": inits,
-        "normalized_scores": evaluation.normalized_scores(),
-        "paired_differences": {
-            init: [_summary_json(k, s) for k, s in enumerate(curve)]
-            for init, curve in evaluation.paired_differences().items()
-        },
-    }
-
-
-def _summary_json(update: int, summary: Summary) -> dict[str, Any]:
-    return {
-        "update": update,
-        "mean": summary.mean,
-        "std": summary.std,
-        "ci95_low": summary.low,
-        "ci95_high": summary.high,
-        "n": summary.n,
-    }
-
-
-def to_markdown(evaluation: Evaluation) -> str:
-    """The summary as Markdown tables (with MAML's published numbers for Navigation2D)."""
-    config = evaluation.config
-    updates = config.evaluation.updates
-    header = "| init | " + " | ".join(f"after {k}" for k in range(updates + 1)) + " |"
-    rule = "|---|" + "---|" * (updates + 1)
-
-    def table(caption: str) -> list[str]:
-        return ["", caption, "", header, rule]
-
-    lines = [f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks"]
-    lines += table(
-        f"Mean return over tasks [95% CI] after k PPO updates of {config.evaluation.episodes} "
-        f"episodes each (evaluation seed {config.evaluation.seed})."
-    )
-    for init, curve in evaluation.summaries().items():
-        cells = [_interval(s) for s in curve]
-        cells += ["" for _ in range(updates + 1 - len(cells))]
-        lines.append(f"| {init} | " + " | ".join(cells) + " |")
-    if config.env.id == "ReptileRL/Navigation2D-v0":
-        lines += table("MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories):")
-        for name, values in MAML_NAVIGATION.items():
-            cells = [_fmt(v) for v in values[: updates + 1]]
-            cells += ["" for _ in range(updates + 1 - len(cells))]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    scores = evaluation.normalized_scores()
-    if scores is not None:
-        lines += table("Normalised score (R - R_pretrained@0) / (R_oracle - R_pretrained@0):")
-        for init, values in scores.items():
-            lines.append(f"| {init} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
-    differences = evaluation.paired_differences()
-    if differences:
-        lines += table(
-            "Meta minus each init, paired over the same tasks and seeds [95% CI] "
-            "(above zero: meta is better):"
-        )
-        for init, curve in differences.items():
-            lines.append(f"| meta - {init} | " + " | ".join(map(_interval, curve)) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(evaluation: Evaluation, out_dir: Path, sources: dict[str, str]) -> list[Path]:
-    """Write ``adaptation.{csv,json,md,png}`` into ``out_dir``; return their paths."""
-    from reptile_rl.plotting import plot_adaptation
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"adaptation.{ext}" for ext in ("csv", "json", "md", "png")]
-    checkpoint.atomic_write_text(paths[0], to_csv(evaluation))
-    summary = json.dumps(to_json(evaluation, sources), indent=2, allow_nan=True)
-    checkpoint.atomic_write_text(paths[1], summary + "\n")
-    checkpoint.atomic_write_text(paths[2], to_markdown(evaluation))
-    reference = MAML_NAVIGATION if evaluation.config.env.id == "ReptileRL/Navigation2D-v0" else None
-    plot_adaptation(evaluation, paths[3], reference)
-    return paths

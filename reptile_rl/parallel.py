@@ -15,20 +15,20 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from reptile_rl.config import Config, ConfigError, InnerConfig, ParallelConfig, config_to_yaml
-from reptile_rl.inner import AdaptJob, AdaptResult, InnerLoop
+from reptile_rl.learners import AdaptJob, AdaptResult, Learner, make_learner
 from reptile_rl.params import Params
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class LoopSpec:
-    """What a worker's :class:`InnerLoop` is built from.
+class LearnerSpec:
+    """What a worker's learner is built from (:func:`~reptile_rl.learners.make_learner`).
 
     Attributes:
         config: The run configuration.
         oracle: Observe the task (oracle baseline).
-        inner: PPO settings replacing ``config.inner`` (e.g. for evaluation).
+        inner: Settings replacing ``config.inner`` (e.g. for evaluation).
     """
 
     config: Config
@@ -37,29 +37,29 @@ class LoopSpec:
 
     @functools.cached_property
     def key(self) -> str:
-        """A string that identifies equal specs (workers cache one loop per key)."""
+        """A string that identifies equal specs (workers cache one learner per key)."""
         inner = "" if self.inner is None else repr(dataclasses.asdict(self.inner))
         return f"{config_to_yaml(self.config)}|{self.oracle}|{inner}"
 
 
-class _Loops:
-    """A worker's cache of inner loops, one per spec."""
+class _Learners:
+    """A worker's cache of learners, one per spec."""
 
     def __init__(self) -> None:
-        self._loops: dict[str, InnerLoop] = {}
+        self._learners: dict[str, Learner] = {}
 
-    def get(self, spec: LoopSpec) -> InnerLoop:
+    def get(self, spec: LearnerSpec) -> Learner:
         key = spec.key
-        if key not in self._loops:
-            self._loops[key] = InnerLoop(spec.config, oracle=spec.oracle, inner=spec.inner)
-        return self._loops[key]
+        if key not in self._learners:
+            self._learners[key] = make_learner(spec.config, oracle=spec.oracle, inner=spec.inner)
+        return self._learners[key]
 
     def adapt(
-        self, spec: LoopSpec, theta: Params, job: AdaptJob, optimizer_state: Params | None
+        self, spec: LearnerSpec, theta: Params, job: AdaptJob, optimizer_state: Params | None
     ) -> AdaptResult:
-        loop = self.get(spec)  # a failure to build the loop is a set-up error: let it raise
+        learner = self.get(spec)  # a failure to build the learner is a set-up error: let it raise
         try:
-            return loop.adapt(theta, job, optimizer_state)
+            return learner.adapt(theta, job, optimizer_state)
         except Exception as error:  # one task's failure must not end the run (issue 8)
             logger.exception("adaptation to %s failed", job.task)
             return AdaptResult.failure(error)
@@ -69,9 +69,9 @@ class _Loops:
         return os.getpid()
 
     def close(self) -> None:
-        for loop in self._loops.values():
-            loop.close()
-        self._loops.clear()
+        for learner in self._learners.values():
+            learner.close()
+        self._learners.clear()
 
 
 class Backend(Protocol):
@@ -81,7 +81,7 @@ class Backend(Protocol):
 
     def adapt(
         self,
-        spec: LoopSpec,
+        spec: LearnerSpec,
         theta: Params | Sequence[Params],
         jobs: Sequence[AdaptJob],
         optimizer_state: Params | None = None,
@@ -109,11 +109,11 @@ class SerialBackend:
     workers = 1
 
     def __init__(self) -> None:
-        self._loops = _Loops()
+        self._learners = _Learners()
 
     def adapt(
         self,
-        spec: LoopSpec,
+        spec: LearnerSpec,
         theta: Params | Sequence[Params],
         jobs: Sequence[AdaptJob],
         optimizer_state: Params | None = None,
@@ -121,17 +121,17 @@ class SerialBackend:
         """Adapt in job order."""
         thetas = _per_job(theta, len(jobs))
         return [
-            self._loops.adapt(spec, t, job, optimizer_state)
+            self._learners.adapt(spec, t, job, optimizer_state)
             for t, job in zip(thetas, jobs, strict=True)
         ]
 
     def close(self) -> None:
         """Close the environments."""
-        self._loops.close()
+        self._learners.close()
 
 
 class RayBackend:
-    """Runs adaptations on Ray actors, each with its own reused PPO and envs.
+    """Runs adaptations on Ray actors, each with its own reused learners and envs.
 
     Parameters go to the object store once per call (``ray.put``); results come back as NumPy
     arrays. Actors restart when their process dies and Ray re-runs the interrupted call
@@ -159,13 +159,13 @@ class RayBackend:
                 init_args["address"] = address
             ray.init(**init_args)
         self._ray = ray
-        actor_class: Any = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_Loops)
+        actor_class: Any = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_Learners)
         self.workers = workers
         self.actors: list[Any] = [actor_class.remote() for _ in range(workers)]
 
     def adapt(
         self,
-        spec: LoopSpec,
+        spec: LearnerSpec,
         theta: Params | Sequence[Params],
         jobs: Sequence[AdaptJob],
         optimizer_state: Params | None = None,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 
-if TYPE_CHECKING:
-    from reptile_rl.evaluation import Evaluation
+from reptile_rl.evaluation import Evaluation
 
 _COLOURS = {
     "meta": "tab:blue",
@@ -25,7 +23,7 @@ _COLOURS = {
 def plot_adaptation(
     evaluation: Evaluation, path: Path, reference: dict[str, list[float]] | None = None
 ) -> None:
-    """Return vs PPO updates, one line per init with its 95% CI band; the oracle as a line.
+    """Return vs learner updates, one line per init with its 95% CI band; the oracle as a line.
 
     Args:
         evaluation: The measured returns.
@@ -60,7 +58,7 @@ def plot_adaptation(
             label=f"{name} (published)",
         )
     axes.set_xticks(updates)
-    axes.set_xlabel("PPO updates on the new task")
+    axes.set_xlabel(f"{config.evaluation_inner().algorithm.upper()} updates on the new task")
     axes.set_ylabel(f"mean return ({config.evaluation.episodes} episodes)")
     axes.set_title(
         f"Adaptation on {len(evaluation.tasks)} held-out tasks: {config.env.id}\n"

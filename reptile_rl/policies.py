@@ -1,4 +1,7 @@
-"""Policy files: the safe ``*.safetensors`` form our commands load, and SB3 ``.zip`` exports."""
+"""Policy files: the safe ``*.safetensors`` form every command loads.
+
+SB3 ``.zip`` exports are written by the learner (:meth:`reptile_rl.learners.Learner.export`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from typing import Any
 
 from reptile_rl import checkpoint
 from reptile_rl.config import Config, ConfigError, config_from_dict
-from reptile_rl.inner import InnerLoop
 from reptile_rl.params import Params
 
 POLICY_KIND = "policy"
@@ -20,7 +22,7 @@ class PolicyFile:
 
     Attributes:
         params: The policy ``state_dict`` as arrays (actor, critic, log_std).
-        config: The configuration it was trained with (env, architecture, inner PPO).
+        config: The configuration it was trained with (env, architecture, inner learner).
         role: ``"meta"``, ``"pretrained"``, ``"oracle"`` or ``"random"``.
         oracle: Whether it observes the task (env wrapped with ``TaskInObservation``).
         info: Free-form facts about its training (env steps, iterations...).
@@ -77,15 +79,3 @@ def check_compatible(reference: Params, params: Params, source: str) -> None:
             f"{source}: parameters do not fit this env/architecture "
             f"(missing {missing[:3]}, unexpected {extra[:3]}, other shape {shapes[:3]})"
         )
-
-
-def export_sb3(loop: InnerLoop, params: Params, path: Path) -> None:
-    """Write ``params`` as a standard SB3 ``PPO`` zip that ``PPO.load`` opens.
-
-    The zip is SB3's format, which pickles some objects: load it only if you trust it.
-    """
-    loop.load(params)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.zip")
-    loop.ppo.save(temporary)
-    temporary.replace(path)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from reptile_rl.checkpoint import atomic_write_text
+from reptile_rl.atomic import atomic_write_text
+from reptile_rl.rundir import RunDir
 
 
 def progress_columns(updates: int, measured_final: bool) -> list[str]:
@@ -26,7 +26,7 @@ class RunLog:
     checkpoint, before a crash) are dropped from the CSV and purged from TensorBoard.
 
     Args:
-        run_dir: The run directory.
+        run: The run directory.
         columns: CSV header; the first column is the iteration counter.
         start_iteration: First iteration this process will log.
         total_iterations: For the progress bar.
@@ -37,7 +37,7 @@ class RunLog:
 
     def __init__(
         self,
-        run_dir: Path,
+        run: RunDir,
         columns: list[str],
         start_iteration: int,
         total_iterations: int,
@@ -45,7 +45,7 @@ class RunLog:
         postfix: dict[str, str],
         tag: str = "meta",
     ) -> None:
-        self.path = run_dir / "progress.csv"
+        self.path = run.progress_file
         self.columns = columns
         self.postfix = postfix
         self.tag = tag
@@ -57,7 +57,7 @@ class RunLog:
         # Imported here: TensorBoard's import is slow and only training needs it.
         from torch.utils.tensorboard import SummaryWriter
 
-        self._tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_iteration)
+        self._tensorboard = SummaryWriter(str(run.tensorboard_dir), purge_step=start_iteration)
         self._bar = tqdm(
             total=total_iterations,
             initial=start_iteration,
@@ -86,7 +86,7 @@ class RunLog:
 
         Args:
             row: Values for every CSV column.
-            scalars: Extra TensorBoard scalars (e.g. PPO statistics).
+            scalars: Extra TensorBoard scalars (e.g. the learner's statistics).
             steps_per_second: Env steps per second of this iteration (for the bar).
         """
         self._writer.writerow(row)

@@ -12,18 +12,15 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from envs.base import Task, task_from_dict
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
-from reptile_rl.envs_factory import family_class
+from reptile_rl.envs.base import Task, task_from_dict
 from reptile_rl.evaluation import INIT_NAMES, check_policies
+from reptile_rl.families import family_class
 from reptile_rl.policies import PolicyFile, load_policy
+from reptile_rl.rundir import RunDir, policy_filename
 
-META_FILE = "meta_policy.safetensors"
-BASELINE_FILES = {
-    "pretrained": "pretrained_policy.safetensors",
-    "oracle": "oracle_policy.safetensors",
-}
+META_FILE = policy_filename("meta")
 
 
 @dataclasses.dataclass
@@ -56,12 +53,13 @@ def _meta_file(source: str) -> tuple[Path, Path, Path]:
     """Return (meta policy file, folder holding the baselines, default output folder)."""
     path = Path(source)
     if path.is_dir():
-        for candidate in (path / META_FILE, path / "checkpoints" / "latest.safetensors"):
+        run = RunDir(path)
+        for candidate in (run.policy_file("meta"), run.latest_checkpoint):
             if candidate.is_file():
-                return candidate, path, path / "eval"
+                return candidate, path, run.eval_dir
         raise CheckpointError(f"{path}: holds no {META_FILE} and no checkpoints/latest.safetensors")
     if path.is_file():
-        return path, path.parent, path.parent / "eval"
+        return path, path.parent, RunDir(path.parent).eval_dir
     shipped = shipped_dir(source)
     if shipped is not None:
         return shipped / META_FILE, shipped, Path("runs") / f"{source}-shipped-eval"
@@ -72,12 +70,12 @@ def _meta_file(source: str) -> tuple[Path, Path, Path]:
 
 def _baseline_file(role: str, given: Path | None, folder: Path) -> Path | None:
     if given is None:
-        candidate = folder / BASELINE_FILES[role]
+        candidate = RunDir(folder).policy_file(role)
         return candidate if candidate.is_file() else None
     if given.is_dir():
-        candidate = given / BASELINE_FILES[role]
+        candidate = RunDir(given).policy_file(role)
         if not candidate.is_file():
-            raise CheckpointError(f"--{role} {given}: holds no {BASELINE_FILES[role]}")
+            raise CheckpointError(f"--{role} {given}: holds no {candidate.name}")
         return candidate
     return given
 

@@ -3,8 +3,11 @@
 import dataclasses
 from pathlib import Path
 
+import gymnasium
 import pytest
 
+from reptile_rl import config as config_module
+from reptile_rl import envs
 from reptile_rl.config import (
     Config,
     ConfigError,
@@ -87,7 +90,11 @@ def test_every_option_has_help():
         ("inner=3", r"inner: expected a mapping"),
         ("env.id=CartPole-v1", r"env\.id: 'CartPole-v1' is not a task family"),
         ("env.id=Nope-v0", r"env\.id: unknown env id 'Nope-v0'"),
-        ("env.kwargs={bogus: 1}", r"env\.kwargs: .*Navigation2D takes no keyword arguments"),
+        (
+            "env.kwargs={bogus: 1}",
+            r"env\.kwargs: .*Navigation2D-v0 takes no keyword argument 'bogus'",
+        ),
+        ("inner.algorithm=sac", r"inner\.algorithm: expected one of 'ppo', 'a2c'"),
         ("inner.n_steps=50", r"inner\.n_steps: must be at least the env's horizon \(100\)"),
         ("inner.batch_size=5000", r"inner\.batch_size: must be at most .* 2000"),
         ("outer.exclude=['(']", r"outer\.exclude\[0\]: invalid regex"),
@@ -163,9 +170,29 @@ def test_exponent_floats_without_a_dot_are_numbers():
 
 
 def test_ablation_configurations_load_and_are_named_after_their_file():
-    # RESULTS.md reproduces every ablation row from these resolved configurations (issue 6), so
+    # ABLATIONS.md reproduces every ablation row from these resolved configurations (issue 6), so
     # they must keep loading as the configuration grows.
     paths = sorted((Path(__file__).parents[1] / "benchmarks" / "configs").glob("*.yaml"))
     assert len(paths) > 50
     for path in paths:
         assert load_config(str(path)).name == path.stem, path
+
+
+def test_checking_a_config_builds_no_env(monkeypatch):
+    # Every policy load and resume checks a configuration: building a MuJoCo env there was
+    # tens of milliseconds each (issue 19). Names are still checked, against the constructors.
+    def no_env(*args, **kwargs):
+        raise AssertionError("a config check built an env")
+
+    monkeypatch.setattr(gymnasium, "make", no_env)
+    monkeypatch.setattr(config_module, "make_vec_env", no_env)
+    monkeypatch.setattr(envs.Navigation2DEnv, "batched_vec_env", no_env)
+    load_config("navigation")
+    cheetah = load_config("cheetah-vel", ["env.kwargs={ctrl_cost_weight: 0.1}"])
+    assert cheetah.env.kwargs == {"ctrl_cost_weight": 0.1}
+    # A HalfCheetah-v5 argument, found through the family's **kwargs.
+    load_config("cheetah-vel", ["env.kwargs={reset_noise_scale: 0.2}"])
+    with pytest.raises(
+        ConfigError, match=r"env\.kwargs: .* no keyword argument 'ctrl_cost_wieght'"
+    ):
+        load_config("cheetah-vel", ["env.kwargs={ctrl_cost_wieght: 0.1}"])

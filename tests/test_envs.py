@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-import envs
-from envs import (
+from reptile_rl import envs
+from reptile_rl.envs import (
     DirectionTask,
     HalfCheetahDirEnv,
     HalfCheetahVelEnv,
@@ -54,6 +55,9 @@ def test_ids_are_registered_with_their_horizon(env_id, horizon):
     try:
         assert env.spec.max_episode_steps == horizon
         assert hasattr(env.unwrapped, "get_task")
+        assert (
+            type(env.unwrapped).horizon == horizon
+        )  # the family declares it, registration reads it
     finally:
         env.close()
 
@@ -75,7 +79,7 @@ def test_importing_reptile_rl_alone_registers_the_ids():
             f"ids = {IDS!r}",
             # Guard against a vacuous pass: nothing registers the ids before the import.
             "assert not any(i in gym.registry for i in ids), 'registered too early'",
-            "assert 'envs' not in sys.modules",
+            "assert 'reptile_rl' not in sys.modules",
             "import reptile_rl",
             "for i in ids:",
             "    gym.make(i).close()",
@@ -589,10 +593,24 @@ def test_vec_env_rejects_bad_sizes(kwargs):
 
 
 def test_ppo_learns_on_the_vec_env():
-    vec = Navigation2DVecEnv(2, VEC_TASKS[:2])
-    model = PPO("MlpPolicy", vec, n_steps=100, batch_size=100, n_epochs=1, seed=0, device="cpu")
-    model.learn(200)
-    assert model.num_timesteps == 200
+    # One goal, 8 envs, 10 PPO updates: the greedy policy must get much closer to the goal.
+    vec = VecMonitor(Navigation2DVecEnv(8, NavigationTask(0.4, -0.3)))
+    model = PPO(
+        "MlpPolicy",
+        vec,
+        n_steps=100,
+        batch_size=200,
+        n_epochs=5,
+        learning_rate=3e-3,
+        seed=0,
+        device="cpu",
+    )
+    before, _ = evaluate_policy(model, vec, n_eval_episodes=8, deterministic=True)
+    model.learn(8000)
+    after, _ = evaluate_policy(model, vec, n_eval_episodes=8, deterministic=True)
+    assert model.num_timesteps == 8000
+    # Standing still at the origin scores -50; the goal is 0.5 away.
+    assert before < -40 and after > -20, (before, after)
 
 
 # -- 6. half cheetah --------------------------------------------------------------------------
@@ -790,3 +808,14 @@ def test_regression_vec_task_in_observation_refreshes_after_set_tasks():
     np.testing.assert_array_equal(vec.reset()[:, 2:], np.float32([[-0.5, 0.25]] * 2))
     vec.set_task(VEC_TASKS[0])
     np.testing.assert_array_equal(vec.reset()[:, 2:], np.float32([[0.3, 0.4]] * 2))
+
+
+def test_the_batched_vec_env_follows_the_registered_horizon():
+    vec = envs.Navigation2DEnv.batched_vec_env(2, 7)
+    assert vec is not None and vec.get_attr("horizon") == [7, 7]
+    vec.reset()
+    for _ in range(7):
+        _, _, dones, infos = vec.step(np.zeros((2, 2), dtype=np.float32))
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
+    with pytest.raises(ValueError, match="takes no keyword arguments"):
+        envs.Navigation2DEnv.batched_vec_env(2, 100, task=None)

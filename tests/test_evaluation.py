@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
-from reptile_rl.baselines import MultiTaskPPO
 from reptile_rl.cli import main
-from reptile_rl.evaluation import Evaluation, to_markdown
+from reptile_rl.evaluation import Evaluation
 from reptile_rl.policies import load_policy
-from reptile_rl.reptile import Reptile
+from reptile_rl.pretrain import Pretrainer
+from reptile_rl.report import to_markdown
+from reptile_rl.trainer import Trainer
 
 EVAL = ["--tasks", "3", "--updates", "2", "--episodes", "4"]
 
@@ -22,9 +23,9 @@ EVAL = ["--tasks", "3", "--updates", "2", "--episodes", "4"]
 def runs(tmp_path_factory):
     """A tiny meta-training run with its pretrained and oracle baselines."""
     root = tmp_path_factory.mktemp("runs")
-    Reptile(tiny_config(), root / "meta").learn()
-    MultiTaskPPO(tiny_config("baseline.env_steps=1200"), False, root / "pre").learn()
-    MultiTaskPPO(tiny_config("baseline.env_steps=1200"), True, root / "orc").learn()
+    Trainer(tiny_config(), root / "meta").learn()
+    Pretrainer(tiny_config("baseline.env_steps=1200"), False, root / "pre").learn()
+    Pretrainer(tiny_config("baseline.env_steps=1200"), True, root / "orc").learn()
     return root
 
 
@@ -43,14 +44,14 @@ def test_baseline_log_std_init_is_the_policy_built_with_that_noise(tmp_path):
     # One rollout of 400 steps: 8 Adam steps of 0.003 move log_std by at most about 0.03.
     budget, inherit = "baseline.env_steps=400", "baseline.log_std_init=null"
     inheriting = tiny_config(budget, inherit)  # null: the policy's own log_std_init
-    own = MultiTaskPPO(inheriting, False, tmp_path / "own").learn().params
+    own = Pretrainer(inheriting, False, tmp_path / "own").learn().params
     assert abs(own["log_std"] - inheriting.policy.log_std_init).max() < 0.1
     wider = tiny_config(budget, "baseline.log_std_init=-1.0")
-    params = MultiTaskPPO(wider, False, tmp_path / "wider").learn().params
+    params = Pretrainer(wider, False, tmp_path / "wider").learn().params
     assert abs(params["log_std"] + 1.0).max() < 0.1
     # The same training as a policy whose own log_std_init is -1.0: bit for bit.
     built = tiny_config(budget, inherit, "policy.log_std_init=-1.0")
-    reference = MultiTaskPPO(built, False, tmp_path / "built").learn().params
+    reference = Pretrainer(built, False, tmp_path / "built").learn().params
     assert all(np.array_equal(params[name], reference[name]) for name in reference)
 
 
@@ -136,7 +137,7 @@ def bad_cases(runs, tmp_path):
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes((runs / "meta" / "meta_policy.safetensors").read_bytes()[:300])
     other_arch = tmp_path / "other"
-    Reptile(tiny_config("policy.net_arch=[8]", "outer.iterations=1"), other_arch).learn()
+    Trainer(tiny_config("policy.net_arch=[8]", "outer.iterations=1"), other_arch).learn()
     return {
         "missing run": [str(tmp_path / "nope")],
         "truncated checkpoint": [str(truncated)],

@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-import envs
-from reptile_rl import parallel
+from reptile_rl import envs, parallel
 from reptile_rl.config import ConfigError, load_config
-from reptile_rl.inner import AdaptJob, fresh_parameters
-from reptile_rl.parallel import LoopSpec, RayBackend, SerialBackend, make_backend, resolve_backend
-from reptile_rl.reptile import Reptile
+from reptile_rl.learners import AdaptJob, initial_parameters
+from reptile_rl.parallel import (
+    LearnerSpec,
+    RayBackend,
+    SerialBackend,
+    make_backend,
+    resolve_backend,
+)
+from reptile_rl.trainer import Trainer
 
 ray = pytest.importorskip("ray")
 
@@ -39,7 +44,7 @@ def jobs_and_theta(config, count=4):
     jobs = [
         AdaptJob(task, seed=10 + i, updates=2, measure_final=True) for i, task in enumerate(tasks)
     ]
-    return jobs, fresh_parameters(config, 1)
+    return jobs, initial_parameters(config, 1)
 
 
 def test_training_is_identical_on_serial_and_ray(ray_cluster, tmp_path):
@@ -48,7 +53,7 @@ def test_training_is_identical_on_serial_and_ray(ray_cluster, tmp_path):
         config = tiny_config(
             f"parallel.backend={backend}", f"parallel.workers={workers}", "outer.meta_batch_size=4"
         )
-        results[backend, workers] = Reptile(config, tmp_path / f"{backend}{workers}").learn().theta
+        results[backend, workers] = Trainer(config, tmp_path / f"{backend}{workers}").learn().theta
     reference = results["serial", 1]
     for key, theta in results.items():
         assert all(np.array_equal(theta[name], reference[name]) for name in reference), key
@@ -57,14 +62,14 @@ def test_training_is_identical_on_serial_and_ray(ray_cluster, tmp_path):
 def test_a_killed_worker_is_restarted_and_its_task_rerun(ray_cluster):
     config = tiny_config("inner.updates=3")
     jobs, theta = jobs_and_theta(config, count=6)
-    expected = SerialBackend().adapt(LoopSpec(config), theta, jobs)
+    expected = SerialBackend().adapt(LearnerSpec(config), theta, jobs)
     backend = RayBackend(2)
     try:
-        backend.adapt(LoopSpec(config), theta, jobs[:2])  # build the loops: jobs now run at once
+        backend.adapt(LearnerSpec(config), theta, jobs[:2])  # build the loops: jobs now run at once
         victim = ray.get(backend.actors[0].pid.remote())
         outcome = {}
         worker = threading.Thread(
-            target=lambda: outcome.update(results=backend.adapt(LoopSpec(config), theta, jobs))
+            target=lambda: outcome.update(results=backend.adapt(LearnerSpec(config), theta, jobs))
         )
         worker.start()
         time.sleep(0.5)  # mid-iteration: the actors are adapting
@@ -80,12 +85,12 @@ def test_a_killed_worker_is_restarted_and_its_task_rerun(ray_cluster):
 def test_per_job_parameters(ray_cluster):
     config = tiny_config()
     jobs, _ = jobs_and_theta(config, count=3)
-    thetas = [fresh_parameters(config, seed) for seed in range(3)]
+    thetas = [initial_parameters(config, seed) for seed in range(3)]
     backend = RayBackend(2)
     try:
         same_results(
-            backend.adapt(LoopSpec(config), thetas, jobs),
-            SerialBackend().adapt(LoopSpec(config), thetas, jobs),
+            backend.adapt(LearnerSpec(config), thetas, jobs),
+            SerialBackend().adapt(LearnerSpec(config), thetas, jobs),
         )
     finally:
         backend.close()
@@ -103,4 +108,4 @@ def test_backend_choice(monkeypatch):
     with pytest.raises(ConfigError, match=r"parallel\.backend: 'ray' needs the ray extra"):
         resolve_backend(explicit.parallel)
     with pytest.raises(ConfigError, match="needs the ray extra"):
-        Reptile(explicit)
+        Trainer(explicit)

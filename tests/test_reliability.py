@@ -22,8 +22,9 @@ from conftest import TINY, tiny_config
 
 from reptile_rl import checkpoint
 from reptile_rl.cli import main
-from reptile_rl.inner import AdaptResult, InnerLoop
-from reptile_rl.reptile import Reptile, TrainingError
+from reptile_rl.learners import AdaptResult, OnPolicyLearner
+from reptile_rl.reptile import TrainingError
+from reptile_rl.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def set_args(overrides):
 def files(tmp_path_factory):
     """A tiny trained run plus hostile and broken files next to it."""
     root = tmp_path_factory.mktemp("files")
-    Reptile(tiny_config("outer.iterations=1"), root / "run").learn()
+    Trainer(tiny_config("outer.iterations=1"), root / "run").learn()
     good = (root / "run" / "meta_policy.safetensors").read_bytes()
     (root / "truncated.safetensors").write_bytes(good[: len(good) // 2])
     flipped = bytearray(good)
@@ -60,7 +61,7 @@ def files(tmp_path_factory):
         "outer.meta_batch_size=2",
         "inner.updates=1",
     )
-    Reptile(cheetah, root / "cheetah").learn()
+    Trainer(cheetah, root / "cheetah").learn()
     return root
 
 
@@ -178,7 +179,7 @@ def test_bad_input(files, capsys, name, args, message):
 
 def test_resume_refuses_a_checkpoint_of_another_configuration(files, tmp_path, capsys):
     run = tmp_path / "run"
-    Reptile(tiny_config("outer.iterations=1"), run).learn()
+    Trainer(tiny_config("outer.iterations=1"), run).learn()
     other = files / "cheetah" / "checkpoints" / "latest.safetensors"
     (run / "checkpoints" / "latest.safetensors").write_bytes(other.read_bytes())
     for path in (run / "checkpoints").glob("iter_*"):
@@ -208,7 +209,7 @@ def test_pickle_payloads_are_rejected_without_running(files, tmp_path, capsys):
     torch_file = tmp_path / "theta.pt"
     torch.save({"theta": Payload(marker)}, torch_file)
     run = tmp_path / "run"
-    Reptile(tiny_config("outer.iterations=1"), run).learn()
+    Trainer(tiny_config("outer.iterations=1"), run).learn()
     for path in [run / "checkpoints" / "latest.safetensors", *(run / "checkpoints").glob("iter_*")]:
         path.write_bytes(payload)
     (run / "meta_policy.safetensors").write_bytes(torch_file.read_bytes())
@@ -278,8 +279,8 @@ def test_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch, caps
     assert record["iteration"] == 3
 
 
-def failing_adapt(fail, batch_size=6, real=InnerLoop.adapt):
-    """An InnerLoop.adapt that misbehaves for the task indices in ``fail`` of every batch.
+def failing_adapt(fail, batch_size=6, real=OnPolicyLearner.adapt):
+    """An OnPolicyLearner.adapt that misbehaves for the task indices in ``fail`` of every batch.
 
     The serial backend adapts the tasks of a meta-batch in order, so a call counter gives the
     task's index in its batch.
@@ -301,9 +302,9 @@ def failing_adapt(fail, batch_size=6, real=InnerLoop.adapt):
 
 def test_failed_and_non_finite_tasks_are_dropped(tmp_path, monkeypatch, caplog):
     config = tiny_config("outer.meta_batch_size=6", "outer.iterations=2")
-    monkeypatch.setattr(InnerLoop, "adapt", failing_adapt({0: "nan"}))
+    monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({0: "nan"}))
     with caplog.at_level(logging.WARNING):
-        reptile = Reptile(config, tmp_path / "run").learn()
+        reptile = Trainer(config, tmp_path / "run").learn()
     assert all(np.isfinite(v).all() for v in reptile.theta.values())
     dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert dropped and "non-finite parameters" in dropped[0].getMessage()
@@ -312,16 +313,16 @@ def test_failed_and_non_finite_tasks_are_dropped(tmp_path, monkeypatch, caplog):
 
 
 def test_a_task_that_raises_is_dropped_with_its_error(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(InnerLoop, "adapt", failing_adapt({1: "raise"}))
+    monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({1: "raise"}))
     with caplog.at_level(logging.WARNING):
-        Reptile(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
+        Trainer(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
     assert any("simulated simulator crash" in r.getMessage() for r in caplog.records)
 
 
 def test_a_mostly_failing_batch_stops_the_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(InnerLoop, "adapt", failing_adapt({0: "raise", 1: "nan", 2: "raise"}))
+    monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({0: "raise", 1: "nan", 2: "raise"}))
     with pytest.raises(TrainingError, match="adaptations failed"):
-        Reptile(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
+        Trainer(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
     args = [
         "train",
         "navigation",
@@ -343,29 +344,32 @@ def test_adapt_result_failure_carries_the_message():
 
 # -- SIGKILL at random points -----------------------------------------------------------------
 
-# Runs the CLI in a child process; with SLOW_WRITES set, checkpoint writes pause half-written
-# (after a marker file appears) so that the parent can kill the child mid-write.
+# Runs the CLI in a child process; with SLOW_WRITES set, the real atomic writer pauses while
+# writing iteration 2's latest checkpoint: its temporary file is cut to half (as a crash
+# mid-write leaves it) before the fsync that precedes the rename, a marker file appears, and
+# the parent kills the child there.
 CHILD = textwrap.dedent(
     r"""
     import os, sys, time
     from pathlib import Path
-    from reptile_rl import checkpoint
     from reptile_rl.cli import main
 
     if os.environ.get("SLOW_WRITES"):
-        real = checkpoint.atomic_write_bytes
+        real_fsync = os.fsync
         marker = Path(os.environ["SLOW_WRITES"])
 
-        def slow(path, data):
-            # The record is JSON inside the JSON header, hence the escaped quotes.
-            if path.name == "latest.safetensors" and b'iteration\\": 2,' in data:
-                partial = path.with_name(".latest.safetensors.partial.tmp")
-                partial.write_bytes(data[: len(data) // 2])
-                marker.touch()
-                time.sleep(60)
-            real(path, data)
+        def slow_fsync(fd):
+            name = os.readlink(f"/proc/self/fd/{fd}")
+            if ".latest.safetensors." in name and name.endswith(".tmp"):
+                data = Path(name).read_bytes()
+                # The record is JSON inside the JSON header, hence the escaped quotes.
+                if b'iteration\\": 2,' in data:
+                    os.ftruncate(fd, len(data) // 2)
+                    marker.touch()
+                    time.sleep(60)
+            real_fsync(fd)
 
-        checkpoint.atomic_write_bytes = slow
+        os.fsync = slow_fsync
     sys.exit(main(sys.argv[1:]))
     """
 )
@@ -392,7 +396,7 @@ KILL_CONFIG = [*TINY, "outer.iterations=5", "checkpoint_every=2"]
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     run = tmp_path_factory.mktemp("ref") / "run"
-    Reptile(tiny_config("outer.iterations=5", "checkpoint_every=2"), run).learn()
+    Trainer(tiny_config("outer.iterations=5", "checkpoint_every=2"), run).learn()
     return theta_of(run)
 
 
@@ -414,8 +418,13 @@ def test_sigkill_during_a_checkpoint_write(tmp_path, uninterrupted):
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    _, record = checkpoint.load(run / "checkpoints" / "latest.safetensors", "checkpoint")
-    assert record["iteration"] == 1  # the half-written iteration 2 never replaced it
+    # Killed inside the real writer: its half-written temporary file is left behind...
+    (partial,) = (run / "checkpoints").glob(".latest.safetensors.*.tmp")
+    latest = run / "checkpoints" / "latest.safetensors"
+    assert 0 < partial.stat().st_size < latest.stat().st_size
+    # ...and never replaced the complete checkpoint of iteration 1.
+    _, record = checkpoint.load(latest, "checkpoint")
+    assert record["iteration"] == 1
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
     assert_same(theta_of(run), uninterrupted)
 

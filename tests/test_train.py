@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import yaml
 from conftest import TINY, WORST_NAVIGATION_RETURN, tiny_config
-from stable_baselines3 import PPO
+from stable_baselines3 import A2C, PPO
 
-from envs import NavigationTask
 from reptile_rl import checkpoint
+from reptile_rl import trainer as trainer_module
 from reptile_rl.cli import main
 from reptile_rl.config import config_from_yaml
-from reptile_rl.inner import AdaptJob
+from reptile_rl.envs import NavigationTask
+from reptile_rl.learners import AdaptJob, OnPolicyLearner, initial_parameters
 from reptile_rl.policies import load_policy
-from reptile_rl.reptile import Reptile
 from reptile_rl.seeding import Stream, derive_seed
+from reptile_rl.trainer import Trainer
 
 
 def read_progress(run_dir):
@@ -88,14 +89,24 @@ def test_cli_train_writes_every_artefact(tmp_path, capsys):
 
 
 def test_training_changes_theta_as_reptile_says(tmp_path):
-    # With eps = 1 and one task, theta becomes exactly that task's adapted parameters.
+    # With eps = 1 and one task, theta becomes exactly that task's adapted parameters (except
+    # log_std, which TINY excludes from meta-learning): computed here independently.
     config = tiny_config("outer.meta_batch_size=1", "outer.iterations=1", "outer.eps_start=1.0")
-    reptile = Reptile(config, tmp_path / "run")
-    initial = reptile.local_loop.initial_parameters(0)
-    reptile.learn()
-    theta = reptile.theta
-    assert any(not np.array_equal(theta[k], initial[k]) for k in theta)
-    assert_same_params(load_policy(tmp_path / "run" / "meta_policy.safetensors").params, theta)
+    trainer = Trainer(config, tmp_path / "run").learn()
+    theta0 = initial_parameters(config, derive_seed(config.seed, Stream.INITIAL_PARAMETERS))
+    first, _ = checkpoint.load(tmp_path / "run" / "checkpoints" / "iter_000000.safetensors")
+    assert_same_params(checkpoint.split_prefixed(first, "theta/"), theta0)
+    (task,) = NavigationTask.sample(1, seed=derive_seed(config.seed, Stream.TRAIN_TASKS, 0))
+    job = AdaptJob(task, derive_seed(config.seed, Stream.ADAPTATION, 0, 0), config.inner.updates)
+    phi = OnPolicyLearner(config).adapt(theta0, job).params
+    assert all(np.abs(phi[k] - theta0[k]).max() > 1e-4 for k in phi)
+    expected = {**phi, "log_std": theta0["log_std"]}
+    for name, value in trainer.theta.items():
+        # theta0 + 1.0 * (phi - theta0) is phi up to float32 rounding.
+        np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-6, err_msg=name)
+    assert_same_params(
+        load_policy(tmp_path / "run" / "meta_policy.safetensors").params, trainer.theta
+    )
 
 
 def test_last_step_direction_moves_theta_along_the_last_inner_update(tmp_path):
@@ -106,17 +117,14 @@ def test_last_step_direction_moves_theta_along_the_last_inner_update(tmp_path):
         "outer.direction=last_step",
         "outer.eps_start=2.0",
     )
-    reptile = Reptile(config, tmp_path / "run")
-    initial = reptile.local_loop.initial_parameters(
-        derive_seed(config.seed, Stream.INITIAL_PARAMETERS)
-    )
+    initial = initial_parameters(config, derive_seed(config.seed, Stream.INITIAL_PARAMETERS))
     (task,) = NavigationTask.sample(1, seed=derive_seed(config.seed, Stream.TRAIN_TASKS, 0))
     job = AdaptJob(task, derive_seed(config.seed, Stream.ADAPTATION, 0, 0), 2, keep_last_step=True)
-    last_step = reptile.local_loop.adapt(initial, job).last_step
+    last_step = OnPolicyLearner(config).adapt(initial, job).last_step
     assert last_step is not None
-    reptile.learn()
-    for name, value in reptile.theta.items():
-        moved = name in reptile.meta_learned  # TINY keeps log_std out
+    trainer = Trainer(config, tmp_path / "run").learn()
+    for name, value in trainer.theta.items():
+        moved = name != "log_std"  # TINY keeps log_std out
         expected = initial[name] + 2.0 * last_step[name] if moved else initial[name]
         np.testing.assert_array_equal(value, expected)
     assert any(np.abs(step).max() > 0 for step in last_step.values())
@@ -133,25 +141,27 @@ class InterruptError(Exception):
 @pytest.mark.parametrize("crash_in", ["meta_step", "save_checkpoint"])
 def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):
     config = tiny_config("outer.iterations=4", "outer.eps_end=0.2", "checkpoint_every=2", *extra)
-    reference = Reptile(config, tmp_path / "reference").learn()
+    reference = Trainer(config, tmp_path / "reference").learn()
 
-    original = getattr(Reptile, crash_in)
+    # The algorithm is a function the driver calls; checkpoints are the driver's method.
+    target = trainer_module if crash_in == "meta_step" else Trainer
+    original = getattr(target, crash_in)
     calls = {"n": 0}
 
-    def crashing(self, *args):
+    def crashing(*args):
         calls["n"] += 1
         # meta_step: crash in iteration 2. save_checkpoint (call 1 is the initial state):
         # crash while saving iteration 3, after its progress row was written.
         if calls["n"] == 3 if crash_in == "meta_step" else calls["n"] == 4:
             raise InterruptError
-        return original(self, *args)
+        return original(*args)
 
-    monkeypatch.setattr(Reptile, crash_in, crashing)
+    monkeypatch.setattr(target, crash_in, crashing)
     with pytest.raises(InterruptError):
-        Reptile(config, tmp_path / "resumed").learn()
-    monkeypatch.setattr(Reptile, crash_in, original)
+        Trainer(config, tmp_path / "resumed").learn()
+    monkeypatch.setattr(target, crash_in, original)
 
-    resumed = Reptile.resume(tmp_path / "resumed")
+    resumed = Trainer.resume(tmp_path / "resumed")
     assert resumed.state is not None and resumed.state.iteration == 2
     resumed.learn()
     assert_same_params(resumed.theta, reference.theta)
@@ -168,7 +178,7 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):
 
 def test_cli_resume(tmp_path):
     run_dir = tmp_path / "run"
-    Reptile(tiny_config("outer.iterations=1"), run_dir).learn()
+    Trainer(tiny_config("outer.iterations=1"), run_dir).learn()
     assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
     assert main(["train", "navigation", "--resume", str(run_dir)]) == 2
 
@@ -189,7 +199,7 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
 
 def test_existing_run_is_never_overwritten(tmp_path):
     run_dir = tmp_path / "run"
-    Reptile(tiny_config("outer.iterations=1"), run_dir).learn()
+    Trainer(tiny_config("outer.iterations=1"), run_dir).learn()
     before = (run_dir / "checkpoints" / "latest.safetensors").read_bytes()
     assert main(["train", "navigation", "--out", str(run_dir)]) == 2
     assert (run_dir / "checkpoints" / "latest.safetensors").read_bytes() == before
@@ -198,9 +208,9 @@ def test_existing_run_is_never_overwritten(tmp_path):
 
 def test_without_the_measurement_rollout(tmp_path):
     config = tiny_config("outer.measure_adapted=false", "outer.iterations=1")
-    unmeasured = Reptile(config, tmp_path / "run")
+    unmeasured = Trainer(config, tmp_path / "run")
     unmeasured.learn()
-    measured = Reptile(tiny_config("outer.iterations=1"), tmp_path / "measured")
+    measured = Trainer(tiny_config("outer.iterations=1"), tmp_path / "measured")
     measured.learn()
     # The measurement draws from its own seeds: theta is the same either way.
     assert all(np.array_equal(unmeasured.theta[k], measured.theta[k]) for k in measured.theta)
@@ -208,3 +218,25 @@ def test_without_the_measurement_rollout(tmp_path):
     assert [k for k in row if k.startswith("return")] == ["return_pre", "return_after_1"]
     # Exactly 3 tasks x 2 training rollouts x 4 envs x 100 steps: no measurement steps.
     assert int(row["env_steps"]) == 2400
+
+
+def test_a2c_run_exports_an_a2c_zip_and_evaluates(tmp_path):
+    # The architecture issue's acceptance: train with inner.algorithm=a2c, open the export with
+    # A2C.load, pretrain the baseline with A2C too, and evaluate the run.
+    run_dir = tmp_path / "run"
+    a2c = ["--set", "inner.algorithm=a2c", "--set", "baseline.inner={algorithm: a2c}"]
+    tiny = [arg for item in TINY for arg in ("--set", item) if item != "baseline.inner={}"]
+    assert main(["train", "navigation", "--out", str(run_dir), "--no-progress", *tiny, *a2c]) == 0
+    policy = load_policy(run_dir / "meta_policy.safetensors")
+    assert policy.config.inner.algorithm == "a2c"
+    model = A2C.load(run_dir / "meta_policy.zip", device="cpu")
+    assert_same_params({k: v.numpy() for k, v in model.policy.state_dict().items()}, policy.params)
+    pretrained = tmp_path / "pre"
+    budget = ["--set", "baseline.env_steps=800"]
+    assert main(["pretrain", "navigation", "--out", str(pretrained), *tiny, *a2c, *budget]) == 0
+    assert type(A2C.load(pretrained / "pretrained_policy.zip", device="cpu")) is A2C
+    args = ["evaluate", str(run_dir), "--pretrained", str(pretrained), "--tasks", "2"]
+    assert main([*args, "--updates", "1", "--episodes", "4"]) == 0
+    table = (run_dir / "eval" / "adaptation.md").read_text()
+    assert "| meta |" in table and "| pretrained |" in table
+    assert (run_dir / "eval" / "adaptation.png").stat().st_size > 0

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -223,6 +224,32 @@ class TaskFamily(Generic[TaskT]):
 
     task_type: type[TaskT]
     _task: TaskT
+
+    horizon: int
+    """Episode length; the registered id's ``max_episode_steps`` is the class's value."""
+
+    reference_results: ClassVar[dict[str, list[float]]] = {}
+    """Published mean returns after 0, 1, 2... adaptation steps, by method (e.g. MAML's table);
+    empty if the literature gives none for this exact definition."""
+
+    reference_source: ClassVar[str] = ""
+    """Where :attr:`reference_results` come from."""
+
+    @classmethod
+    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:
+        """A VecEnv that steps ``num_envs`` copies at once, or ``None`` to use a DummyVecEnv.
+
+        Families with cheap NumPy dynamics override this (one array operation for all copies).
+
+        Args:
+            num_envs: Number of copies.
+            horizon: Steps after which an episode is truncated (the registered id's).
+            kwargs: The keyword arguments ``gymnasium.make`` would get.
+
+        Raises:
+            ValueError: If the family's batched env does not take ``kwargs``.
+        """
+        return None
 
     def sample_tasks(self, n: int, seed: int | None = None, split: Split = "train") -> list[TaskT]:
         """Draw ``n`` tasks of this family from one split (see :meth:`Task.sample`)."""

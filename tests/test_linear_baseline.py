@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from reptile_rl.baseline import features, fit, linear_baseline, returns_to_go, time_indices
+from reptile_rl.linear_baseline import features, fit, linear_baseline, returns_to_go, time_indices
 
 # Two envs, four steps. Env 0: an episode of 2 steps, then one cut off by the buffer's end.
 # Env 1: one episode of 4 steps that ends exactly at the last step.

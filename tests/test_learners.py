@@ -1,19 +1,19 @@
-"""The inner loop: seeded, reusable SB3 PPO adaptation."""
+"""The inner learners: seeded, reusable SB3 PPO and A2C adaptation."""
 
 import numpy as np
 import pytest
 import torch
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
-import envs
+from reptile_rl import envs
 from reptile_rl.config import load_config
-from reptile_rl.inner import AdaptJob, InnerLoop, fresh_parameters
+from reptile_rl.learners import AdaptJob, OnPolicyLearner, initial_parameters
 from reptile_rl.params import subtract
 
 
 @pytest.fixture(scope="module")
 def loop():
-    return InnerLoop(tiny_config())
+    return OnPolicyLearner(tiny_config())
 
 
 TASK = envs.NavigationTask(0.3, -0.2)
@@ -24,7 +24,7 @@ def same(a, b):
 
 
 def test_adaptation_is_a_pure_function_of_theta_and_job(loop):
-    theta = loop.initial_parameters(1)
+    theta = initial_parameters(loop.config, 1)
     first = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
     loop.adapt(theta, AdaptJob(envs.NavigationTask(-0.4, 0.1), seed=9, updates=1))  # disturb
     again = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
@@ -35,7 +35,7 @@ def test_adaptation_is_a_pure_function_of_theta_and_job(loop):
 
 
 def test_returns_and_steps(loop):
-    theta = loop.initial_parameters(1)
+    theta = initial_parameters(loop.config, 1)
     result = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
     # returns after 0, 1 and 2 updates; each an average of 4 episodes of 100 steps, whose
     # rewards are distances of at most a few units.
@@ -51,7 +51,7 @@ def test_returns_and_steps(loop):
 
 
 def test_zero_updates_only_measures(loop):
-    theta = loop.initial_parameters(2)
+    theta = initial_parameters(loop.config, 2)
     result = loop.adapt(theta, AdaptJob(TASK, seed=1, updates=0, measure_final=True))
     assert len(result.returns) == 1
     assert same(result.params, theta)
@@ -59,15 +59,15 @@ def test_zero_updates_only_measures(loop):
 
 
 def test_initial_parameters_are_seeded(loop):
-    assert same(loop.initial_parameters(3), loop.initial_parameters(3))
-    assert not same(loop.initial_parameters(3), loop.initial_parameters(4))
-    names = set(loop.initial_parameters(3))
+    assert same(initial_parameters(loop.config, 3), initial_parameters(loop.config, 3))
+    assert not same(initial_parameters(loop.config, 3), initial_parameters(loop.config, 4))
+    names = set(initial_parameters(loop.config, 3))
     assert {"log_std", "action_net.weight", "value_net.weight"} <= names
 
 
 def test_carried_optimizer_state_is_used():
-    loop = InnerLoop(tiny_config("inner.reset_optimizer=false"))
-    theta = loop.initial_parameters(1)
+    loop = OnPolicyLearner(tiny_config("inner.reset_optimizer=false"))
+    theta = initial_parameters(loop.config, 1)
     job = AdaptJob(TASK, seed=5, updates=1)
     fresh = loop.adapt(theta, job)
     assert fresh.optimizer_state and any(k.endswith("exp_avg") for k in fresh.optimizer_state)
@@ -77,15 +77,15 @@ def test_carried_optimizer_state_is_used():
 
 
 def test_each_update_of_an_adaptation_uses_its_learning_rate():
-    loop = InnerLoop(
+    loop = OnPolicyLearner(
         tiny_config("inner.learning_rate=0.003", "inner.update_learning_rates=[0.01, 0.002]")
     )
-    theta = loop.initial_parameters(1)
+    theta = initial_parameters(loop.config, 1)
     result = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=3))
     # The last rate repeats.
     assert [s["train/learning_rate"] for s in result.train_stats] == [0.01, 0.002, 0.002]
     first_only = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=1))
-    constant = InnerLoop(tiny_config("inner.learning_rate=0.01"))
+    constant = OnPolicyLearner(tiny_config("inner.learning_rate=0.01"))
     assert same(first_only.params, constant.adapt(theta, AdaptJob(TASK, seed=5, updates=1)).params)
     two = AdaptJob(TASK, seed=5, updates=2)
     assert not same(loop.adapt(theta, two).params, constant.adapt(theta, two).params)
@@ -104,8 +104,8 @@ def test_log_std_lr_scale_multiplies_the_sgd_step_of_log_std_only():
     job = AdaptJob(TASK, seed=5, updates=1)
     steps = {}
     for scale in (1.0, 10.0, 0.0):
-        loop = InnerLoop(tiny_config(*sgd, f"inner.log_std_lr_scale={scale}"))
-        theta = loop.initial_parameters(1)
+        loop = OnPolicyLearner(tiny_config(*sgd, f"inner.log_std_lr_scale={scale}"))
+        theta = initial_parameters(loop.config, 1)
         steps[scale] = subtract(loop.adapt(theta, job).params, theta)
     # One gradient step on the same rollout: log_std moves 10 times as far, or not at all,
     # and every other parameter takes the same step.
@@ -117,7 +117,7 @@ def test_log_std_lr_scale_multiplies_the_sgd_step_of_log_std_only():
 
 
 def test_last_step_is_the_change_made_by_the_last_update(loop):
-    theta = loop.initial_parameters(1)
+    theta = initial_parameters(loop.config, 1)
     two = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, keep_last_step=True))
     # The first update of a 2-update adaptation is the whole of a 1-update one (same seed).
     one = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=1, keep_last_step=True))
@@ -128,27 +128,27 @@ def test_last_step_is_the_change_made_by_the_last_update(loop):
 
 
 def test_a_null_batch_size_is_the_whole_rollout():
-    loop = InnerLoop(tiny_config("inner.batch_size=null"))
-    assert loop.ppo.batch_size == loop.rollout_size == 4 * 100
+    loop = OnPolicyLearner(tiny_config("inner.batch_size=null"))
+    assert loop.model.batch_size == loop.rollout_size == 4 * 100
 
 
 def test_oracle_loop_observes_the_task():
-    loop = InnerLoop(tiny_config(), oracle=True)
-    assert loop.ppo.observation_space.shape == (4,)
+    loop = OnPolicyLearner(tiny_config(), oracle=True)
+    assert loop.model.observation_space.shape == (4,)
 
 
 @pytest.mark.parametrize("baseline", ["critic", "linear"])
 def test_linear_baseline_makes_the_policy_update_independent_of_the_critic(baseline):
     # Actor and critic are separate networks; with no gradient clipping, the critic can only
     # influence the actor's update through the advantages' baseline.
-    loop = InnerLoop(
+    loop = OnPolicyLearner(
         tiny_config(
             f"inner.advantage_baseline={baseline}",
             "inner.max_grad_norm=1e9",
             "inner.bootstrap_time_limit=false",
         )
     )
-    theta = loop.initial_parameters(1)
+    theta = initial_parameters(loop.config, 1)
     other_critic = dict(theta, **{"value_net.bias": theta["value_net.bias"] - 30.0})
     job = AdaptJob(TASK, seed=5, updates=2, measure_final=True)
     first, second = loop.adapt(theta, job), loop.adapt(other_critic, job)
@@ -159,8 +159,8 @@ def test_linear_baseline_makes_the_policy_update_independent_of_the_critic(basel
 
 
 def test_finite_horizon_never_bootstraps():
-    loop = InnerLoop(tiny_config("inner.bootstrap_time_limit=false"))
-    env = loop.ppo.env
+    loop = OnPolicyLearner(tiny_config("inner.bootstrap_time_limit=false"))
+    env = loop.model.env
     env.reset()
     for _ in range(100):
         _, _, dones, infos = env.step(np.zeros((4, 2), dtype=np.float32))
@@ -179,7 +179,7 @@ def test_an_inner_loop_runs_one_torch_thread(restore_thread_count):
     # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
     # oversubscribe them (issue 7).
     torch.set_num_threads(2)
-    InnerLoop(tiny_config())
+    OnPolicyLearner(tiny_config())
     assert torch.get_num_threads() == 1
 
 
@@ -188,6 +188,45 @@ def test_fresh_parameters_do_not_depend_on_the_thread_count(restore_thread_count
     # preset's [100, 100] layers; the tiny test networks happen to agree).
     config = load_config("navigation")
     torch.set_num_threads(1)
-    one = fresh_parameters(config, 7)
+    one = initial_parameters(config, 7)
     torch.set_num_threads(2)
-    assert same(fresh_parameters(config, 7), one)
+    assert same(initial_parameters(config, 7), one)
+
+
+# -- A2C ---------------------------------------------------------------------------------------
+
+# One gradient step on the whole rollout per update: PPO with one epoch and one minibatch
+# takes the same step (its clipped ratio is 1 at the first step), so both learners must adapt
+# to the same parameters, up to float rounding. Plain SGD and the linear baseline, as the
+# presets adapt, exercise the per-update rates and the baseline hook on both.
+ONE_STEP = [
+    "inner.n_epochs=1",
+    "inner.batch_size=null",
+    "inner.optimizer=sgd",
+    "inner.learning_rate=0.05",
+    "inner.update_learning_rates=[0.05, 0.02]",
+    "inner.advantage_baseline=linear",
+    "inner.max_grad_norm=1000.0",
+]
+
+
+def test_a2c_takes_the_step_of_one_epoch_one_minibatch_ppo():
+    ppo = OnPolicyLearner(tiny_config(*ONE_STEP))
+    a2c = OnPolicyLearner(tiny_config(*ONE_STEP, "inner.algorithm=a2c"))
+    assert type(a2c.model).__name__ == "A2C" and type(ppo.model).__name__ == "PPO"
+    theta = initial_parameters(ppo.config, 1)
+    job = AdaptJob(TASK, seed=5, updates=2, measure_final=True)
+    by_ppo, by_a2c = ppo.adapt(theta, job), a2c.adapt(theta, job)
+    assert not same(by_ppo.params, theta)
+    for name, value in by_ppo.params.items():
+        np.testing.assert_allclose(by_a2c.params[name], value, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(by_a2c.returns, by_ppo.returns, rtol=1e-4)
+    assert a2c.update(0.01).train_stats["train/learning_rate"] == 0.01
+
+
+def test_a2c_is_seeded_like_ppo():
+    a2c = OnPolicyLearner(tiny_config("inner.algorithm=a2c"))
+    theta = initial_parameters(a2c.config, 1)
+    first = a2c.adapt(theta, AdaptJob(TASK, seed=5, updates=2))
+    a2c.adapt(theta, AdaptJob(envs.NavigationTask(-0.4, 0.1), seed=9, updates=1))  # disturb
+    assert same(a2c.adapt(theta, AdaptJob(TASK, seed=5, updates=2)).params, first.params)

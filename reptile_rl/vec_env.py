@@ -1,4 +1,4 @@
-"""Build vectorized task-family environments from an :class:`~reptile_rl.config.EnvConfig`."""
+"""Build a task family as one monitored SB3 ``VecEnv`` (batched where the family offers it)."""
 
 from __future__ import annotations
 
@@ -9,41 +9,11 @@ from typing import Any
 
 import gymnasium as gym
 import mujoco
-from gymnasium.envs.registration import load_env_creator
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-import envs
-from envs.base import Task, TaskFamily
-
-
-def family_class(env_id: str) -> type[TaskFamily[Any]]:
-    """The environment class of a registered task family (raises ``ValueError`` if not one)."""
-    if env_id not in gym.registry:
-        families = [i for i in gym.registry if i.startswith("ReptileRL/")]
-        raise ValueError(f"unknown env id {env_id!r}; task families: {', '.join(families)}")
-    entry_point = gym.registry[env_id].entry_point
-    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    if not (isinstance(creator, type) and issubclass(creator, TaskFamily)):
-        raise ValueError(f"{env_id!r} is not a task family (no sample_tasks/set_task API)")
-    return creator
-
-
-def family_task_type(env_id: str) -> type[Task]:
-    """Return the task class of a registered task family.
-
-    Raises:
-        ValueError: If the id is unknown or not a task family.
-    """
-    return family_class(env_id).task_type
-
-
-def env_horizon(env_id: str) -> int:
-    """Return the episode length (``max_episode_steps``) of a registered task family."""
-    steps = gym.registry[env_id].max_episode_steps
-    if steps is None:
-        raise ValueError(f"{env_id!r} has no max_episode_steps; a horizon is required")
-    return steps
+from reptile_rl.envs.wrappers import VecTaskInObservation
+from reptile_rl.families import env_horizon, family_class
 
 
 @contextlib.contextmanager
@@ -95,22 +65,22 @@ def make_vec_env(
 ) -> VecEnv:
     """Build ``n_envs`` copies of a task family as one monitored ``VecEnv``.
 
-    Navigation2D uses its batched implementation (one NumPy operation for all envs); other
-    families use a ``DummyVecEnv`` of ``gymnasium.make`` envs. Set tasks with
-    ``env_method("set_task", task, indices=...)`` on the result.
+    A family's batched VecEnv is used where it declares one (Navigation2D: one NumPy operation
+    for all envs); other families get a ``DummyVecEnv`` of ``gymnasium.make`` envs. Set tasks
+    with ``env_method("set_task", task, indices=...)`` on the result.
 
     Args:
         env_id: A registered task family.
         kwargs: Keyword arguments for ``gymnasium.make``.
         n_envs: Number of sub-environments.
-        oracle: Append the task to observations (:class:`envs.VecTaskInObservation`).
+        oracle: Append the task to observations (:class:`~reptile_rl.envs.VecTaskInObservation`).
         bootstrap_time_limit: ``False`` wraps the env in :class:`FiniteHorizon`.
+
+    Raises:
+        ValueError: If the family rejects ``kwargs``.
     """
-    if family_class(env_id) is envs.Navigation2DEnv:
-        if kwargs:
-            raise ValueError(f"env.kwargs: Navigation2D takes no keyword arguments, got {kwargs}")
-        vec_env: VecEnv = envs.Navigation2DVecEnv(n_envs, horizon=env_horizon(env_id))
-    else:
+    vec_env = family_class(env_id).batched_vec_env(n_envs, env_horizon(env_id), **kwargs)
+    if vec_env is None:
 
         def make() -> gym.Env[Any, Any]:
             # The passive env checker adds a call layer to every step; the tests run the full
@@ -120,7 +90,7 @@ def make_vec_env(
         with _quiet_settotalmass_deprecation():
             vec_env = DummyVecEnv([make] * n_envs)
     if oracle:
-        vec_env = envs.VecTaskInObservation(vec_env)
+        vec_env = VecTaskInObservation(vec_env)
     if not bootstrap_time_limit:
         vec_env = FiniteHorizon(vec_env)
     return VecMonitor(vec_env)

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from envs.base import Task, TaskFamily, TaskT
+from reptile_rl.envs.base import Task, TaskFamily, TaskT
 
 CTRL_COST_WEIGHT = 0.05
 """MAML's control cost ``0.5 * 1e-1 * sum(a^2)``; Gymnasium's default weight is 0.1."""
@@ -113,6 +113,7 @@ class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
     """HalfCheetah-v5 whose forward reward depends on the current task."""
 
     task_key: str
+    horizon = HORIZON
 
     def __init__(
         self, task: TaskT | None = None, ctrl_cost_weight: float = CTRL_COST_WEIGHT, **kwargs: Any

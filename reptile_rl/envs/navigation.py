@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from envs.base import Task, TaskFamily, as_task_list
+from reptile_rl.envs.base import Task, TaskFamily, as_task_list
 
 MAX_STEP = 0.1
 """Largest move per step along each axis (MAML's ``point_env``: actions clipped to +-0.1)."""
@@ -148,6 +148,22 @@ class Navigation2DEnv(TaskFamily[NavigationTask], gym.Env[np.ndarray, np.ndarray
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Env declares it so)
     task_type = NavigationTask
+    horizon = HORIZON
+    reference_results: ClassVar[dict[str, list[float]]] = {
+        "MAML": [-40.41, -11.68, -3.33, -3.23],
+        "pretrained": [-40.81, -19.73, -11.72, -8.47],
+        "random": [-82.66, -57.96, -53.84, -46.81],
+        "oracle": [-2.29],
+    }
+    # Finn et al. 2017, section 5.3: returns after 0-3 gradient steps.
+    reference_source = "MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories)"
+
+    @classmethod
+    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> Navigation2DVecEnv:
+        """:class:`Navigation2DVecEnv`: all copies in one NumPy operation per step."""
+        if kwargs:
+            raise ValueError(f"Navigation2D takes no keyword arguments, got {kwargs}")
+        return Navigation2DVecEnv(num_envs, horizon=horizon)
 
     def __init__(self, task: NavigationTask | None = None) -> None:
         self.action_space = _action_space()

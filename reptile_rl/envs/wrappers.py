@@ -14,7 +14,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvWrapper,
 )
 
-from envs.base import Task, TaskFamily
+from reptile_rl.envs.base import Task, TaskFamily
 
 
 def _extended_space(space: gym.Space[Any], task_type: type[Task]) -> spaces.Box:

@@ -1,0 +1,67 @@
+"""Gymnasium task families for meta-RL, as defined in MAML (Finn et al. 2017).
+
+Importing this package registers:
+
+- ``ReptileRL/Navigation2D-v0``: 2D point navigation to an unobserved goal (horizon 100).
+- ``ReptileRL/HalfCheetahVel-v0``: HalfCheetah-v5 running at an unobserved target velocity
+  (horizon 200).
+- ``ReptileRL/HalfCheetahDir-v0``: HalfCheetah-v5 running forward or backward (horizon 200).
+
+Every family declares its ``horizon``, an optional batched ``VecEnv`` and published reference
+numbers (:class:`TaskFamily`). Every family env offers ``sample_tasks``, ``set_task``,
+``get_task`` and ``task_split`` (on ``env.unwrapped`` after ``gym.make``).
+"""
+
+from typing import Any
+
+from gymnasium.envs.registration import register, registry
+
+from reptile_rl.envs.base import SPLITS, Split, Task, TaskFamily, task_from_dict, task_from_json
+from reptile_rl.envs.half_cheetah import (
+    DirectionTask,
+    HalfCheetahDirEnv,
+    HalfCheetahVelEnv,
+    VelocityTask,
+)
+from reptile_rl.envs.navigation import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
+from reptile_rl.envs.wrappers import TaskInObservation, VecTaskInObservation
+
+NAVIGATION_2D = "ReptileRL/Navigation2D-v0"
+HALF_CHEETAH_VEL = "ReptileRL/HalfCheetahVel-v0"
+HALF_CHEETAH_DIR = "ReptileRL/HalfCheetahDir-v0"
+
+# A flat list of registrations, as Gymnasium's own; each horizon is the family's constant.
+# Guarded so that reloading the package does not warn about re-registration.
+_FAMILIES: list[tuple[str, type[TaskFamily[Any]]]] = [
+    (NAVIGATION_2D, Navigation2DEnv),
+    (HALF_CHEETAH_VEL, HalfCheetahVelEnv),
+    (HALF_CHEETAH_DIR, HalfCheetahDirEnv),
+]
+for _env_id, _family in _FAMILIES:
+    if _env_id not in registry:
+        register(
+            id=_env_id,
+            entry_point=f"{_family.__module__}:{_family.__name__}",
+            max_episode_steps=_family.horizon,
+        )
+
+__all__ = [
+    "HALF_CHEETAH_DIR",
+    "HALF_CHEETAH_VEL",
+    "NAVIGATION_2D",
+    "SPLITS",
+    "DirectionTask",
+    "HalfCheetahDirEnv",
+    "HalfCheetahVelEnv",
+    "Navigation2DEnv",
+    "Navigation2DVecEnv",
+    "NavigationTask",
+    "Split",
+    "Task",
+    "TaskFamily",
+    "TaskInObservation",
+    "VecTaskInObservation",
+    "VelocityTask",
+    "task_from_dict",
+    "task_from_json",
+]

@@ -1,0 +1,143 @@
+"""The inner learner protocol: what the outer loop, evaluation and pretraining ask of a learner.
+
+A learner adapts given parameters to given tasks. The outer loop never sees the learner itself:
+it hands ``(theta, job)`` pairs to a backend (:mod:`reptile_rl.parallel`), whose workers each
+keep one learner and return an :class:`AdaptResult`. Jobs and results are plain data, so they
+cross process and machine boundaries (Ray). A new learner (e.g. an off-policy one) implements
+:class:`Learner` and registers in :func:`reptile_rl.learners.make_learner`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Protocol
+
+from reptile_rl.envs.base import Task
+from reptile_rl.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptJob:
+    """One adaptation to run.
+
+    Attributes:
+        task: The task to adapt to.
+        seed: Seeds every random draw of this adaptation.
+        updates: Number of learner updates (0 only measures the initial policy).
+        measure_final: Roll out once more after the last update to measure its return.
+        keep_last_step: Also return the last update's change of the parameters.
+    """
+
+    task: Task
+    seed: int
+    updates: int
+    measure_final: bool = False
+    keep_last_step: bool = False
+
+
+@dataclasses.dataclass
+class AdaptResult:
+    """What one adaptation produced.
+
+    Attributes:
+        params: The adapted parameters ``phi``.
+        returns: Mean episodic return of each rollout: ``returns[k]`` is the return after
+            ``k`` updates (``returns[0]`` is the pre-adaptation return).
+        env_steps: Environment steps used, measurement rollout included.
+        learn_seconds: Wall time spent inside the learner's ``learn``.
+        train_stats: The learner's training statistics (``train/...``) of each update.
+        optimizer_state: The inner optimizer's final state, when it is carried between tasks
+            (``reset_optimizer`` off); else ``None``.
+        error: Why the adaptation failed (it raised), else ``None``.
+        last_step: ``phi_K - phi_(K-1)``, the last update's change (``job.keep_last_step``
+            and at least one update), else ``None``.
+    """
+
+    params: Params
+    returns: list[float]
+    env_steps: int
+    learn_seconds: float
+    train_stats: list[dict[str, float]]
+    optimizer_state: Params | None = None
+    error: str | None = None
+    last_step: Params | None = None
+
+    @classmethod
+    def failure(cls, error: BaseException) -> AdaptResult:
+        """The result of an adaptation that raised ``error``."""
+        return cls({}, [], 0, 0.0, [], None, f"{type(error).__name__}: {error}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """One rollout's outcome.
+
+    Attributes:
+        mean_return: Mean return of the first episode each sub-env completed.
+        env_steps: Env steps it took.
+        seconds: Wall time inside the learner's ``learn``.
+        train_stats: The learner's training statistics, if a training phase followed.
+    """
+
+    mean_return: float
+    env_steps: int
+    seconds: float
+    train_stats: dict[str, float]
+
+
+class Learner(Protocol):
+    """One worker's reusable learner: its envs and policy are built once, then reused.
+
+    Attributes:
+        n_envs: Sub-environments, i.e. episodes per rollout.
+        rollout_size: Env steps of one update's rollout.
+    """
+
+    n_envs: int
+    rollout_size: int
+
+    def parameters(self) -> Params:
+        """The current policy parameters (a copy)."""
+        ...
+
+    def load(self, params: Params) -> None:
+        """Load parameters into the policy (every name must match)."""
+        ...
+
+    def seed(self, seed: int) -> None:
+        """Seed every random draw that follows (Python, NumPy, torch, the envs)."""
+        ...
+
+    def set_tasks(self, tasks: Task | list[Task]) -> None:
+        """Give all sub-envs one task, or each its own."""
+        ...
+
+    def update(self, learning_rate: float | None = None) -> Rollout:
+        """One update: a rollout from the current parameters, then a training phase.
+
+        Args:
+            learning_rate: This update's learning rate; ``None``: the configured one.
+
+        Returns:
+            The rollout (its return is the policy's *before* the update).
+        """
+        ...
+
+    def measure(self) -> Rollout:
+        """Roll out the current policy until each env has finished one episode; no training."""
+        ...
+
+    def adapt(
+        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
+    ) -> AdaptResult:
+        """Adapt ``theta`` to ``job.task``; the result depends on the arguments only."""
+        ...
+
+    def export(self, params: Params, path: Path) -> None:
+        """Write ``params`` as the learner's own SB3 file (``PPO.load`` / ``A2C.load`` opens it)."""
+        ...
+
+    def close(self) -> None:
+        """Release the environments."""
+        ...

@@ -1,0 +1,149 @@
+"""Everything that touches stable-baselines3 internals, in one place.
+
+SB3 is wrapped, never forked, but the inner loop needs four things its public API does not
+offer. Each is listed here with the private attribute it relies on; all were checked against
+stable-baselines3 2.9.2 (``OnPolicyAlgorithm``, shared by PPO and A2C) and torch 2.13:
+
+- the return of the first episode each sub-env completes in a rollout, and ending a
+  measurement rollout early: ``BaseCallback.locals["infos"]`` and ``["dones"]`` (the local
+  variables of ``OnPolicyAlgorithm.collect_rollouts``);
+- MAML's linear advantage baseline: after the rollout, ``model.rollout_buffer.values`` is
+  overwritten and ``rollout_buffer.compute_returns_and_advantage`` called again, with
+  ``BaseCallback.locals["new_obs"]`` and ``["dones"]`` for the last step (issue 6);
+- a learning rate per update: ``model.lr_schedule``, which ``train()`` reads through
+  ``_update_learning_rate`` at the start of every training phase;
+- the training statistics of the last update: ``model.logger.name_to_value``;
+
+plus a fresh optimizer per task from ``policy.optimizer_class`` / ``policy.optimizer_kwargs``,
+and torch's ``Distribution._validate_args`` switched off around rollouts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+from reptile_rl.linear_baseline import linear_baseline
+from reptile_rl.params import Params
+
+
+class EpisodeReturns(BaseCallback):
+    """Records the return of the first episode each sub-env completes in a rollout.
+
+    Args:
+        stop_when_complete: End the rollout (and skip the training phase) as soon as every
+            sub-env has completed an episode: a measurement-only rollout.
+        linear_baseline_horizon: If given, replace the critic's values by MAML's per-rollout
+            linear feature baseline (time features in units of this horizon) before training.
+    """
+
+    def __init__(self, stop_when_complete: bool, linear_baseline_horizon: int | None = None):
+        super().__init__()
+        self.stop_when_complete = stop_when_complete
+        self.linear_baseline_horizon = linear_baseline_horizon
+        self.returns = np.empty(0)
+
+    def _on_rollout_start(self) -> None:
+        self.returns = np.full(self.training_env.num_envs, np.nan)
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        for index in np.flatnonzero(self.locals["dones"]):
+            if np.isnan(self.returns[index]):
+                self.returns[index] = float(infos[index]["episode"]["r"])
+        return not (self.stop_when_complete and not np.isnan(self.returns).any())
+
+    def _on_rollout_end(self) -> None:
+        if self.linear_baseline_horizon is None:
+            return
+        # Replace the critic's values by MAML's per-rollout linear baseline, then let SB3
+        # recompute returns and advantages from them (before its training phase).
+        buffer = self.model.rollout_buffer  # type: ignore[attr-defined]
+        values, last_values = linear_baseline(
+            buffer.observations,
+            buffer.rewards,
+            buffer.episode_starts,
+            np.asarray(self.locals["new_obs"]),
+            self.locals["dones"],
+            buffer.gamma,
+            self.linear_baseline_horizon,
+        )
+        buffer.values = values.astype(np.float32)
+        buffer.compute_returns_and_advantage(torch.as_tensor(last_values), self.locals["dones"])
+
+    def mean_return(self) -> float:
+        """Mean over sub-envs of their first completed episode's return."""
+        if np.isnan(self.returns).any():
+            raise RuntimeError("a sub-env completed no episode in its rollout (n_steps < horizon?)")
+        return float(self.returns.mean())
+
+
+@dataclasses.dataclass(frozen=True)
+class ConstantRate:
+    """A learning-rate schedule (SB3's ``Schedule``) that always gives ``rate``."""
+
+    rate: float
+
+    def __call__(self, progress_remaining: float) -> float:
+        """The constant rate, whatever the progress."""
+        return self.rate
+
+
+def set_learning_rate(model: OnPolicyAlgorithm, rate: float) -> None:
+    """Make the next training phase use ``rate`` (SB3 re-reads ``lr_schedule`` every phase)."""
+    model.lr_schedule = ConstantRate(rate)
+
+
+def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:
+    """The ``train/...`` values the last training phase recorded."""
+    values = model.logger.name_to_value
+    return {key: float(value) for key, value in values.items() if key.startswith("train/")}
+
+
+def fresh_optimizer(model: OnPolicyAlgorithm, learning_rate: float, state: Params | None) -> None:
+    """Give the policy a new optimizer, optionally loaded with a flat saved state."""
+    policy = model.policy
+    policy.optimizer = policy.optimizer_class(
+        policy.parameters(),
+        lr=learning_rate,  # type: ignore[call-arg]
+        **policy.optimizer_kwargs,
+    )
+    if state:
+        saved = policy.optimizer.state_dict()
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for name, value in state.items():
+            index, key = name.split(".", 1)
+            slots.setdefault(int(index), {})[key] = torch.tensor(value)
+        saved["state"] = slots
+        policy.optimizer.load_state_dict(saved)
+
+
+def optimizer_state(model: OnPolicyAlgorithm) -> Params:
+    """The optimizer's state as flat arrays named ``"<param index>.<slot>"``."""
+    state = model.policy.optimizer.state_dict()["state"]
+    return {
+        f"{index}.{key}": torch.as_tensor(value).detach().numpy().copy()
+        for index, slots in state.items()
+        for key, value in slots.items()
+    }
+
+
+@contextlib.contextmanager
+def unchecked_distributions() -> Iterator[None]:
+    """Skip torch.distributions' argument checks for the duration (restored afterwards).
+
+    They re-run at every construction (thousands per update); the policy's parameters are
+    checked for finiteness after adaptation instead.
+    """
+    validate = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)

@@ -1,0 +1,279 @@
+"""The inner learner for stable-baselines3's on-policy algorithms: PPO and A2C.
+
+Each worker builds one :class:`OnPolicyLearner` and, for every task, only sets the task, loads
+theta into ``policy`` and calls ``learn``. Measured (``benchmarks/learner_build_cost.py``): after
+a process's first build (about 0.65 s of one-time set-up), the SB3 model costs about 2.4 ms and
+loading a state dict 0.2 ms, while the 20 envs of a MuJoCo family cost about 50 ms, a fifth of
+one cheetah update; reusing the learner mostly saves rebuilding the envs.
+
+What one adaptation does (``K = job.updates``)::
+
+    set the task on every sub-env; seed python, numpy, torch and the envs from job.seed
+    load theta into the policy (actor, critic, log_std); fresh optimizer state (by default)
+    repeat K times:   reset the envs, roll out n_envs x n_steps, run the training phase
+    optionally:       reset the envs, roll out once more without training (to measure)
+
+Each rollout starts from freshly reset envs and is scored by the mean return of the first
+episode each sub-env completes in it: with the default ``n_steps`` = horizon that is exactly
+``n_envs`` whole episodes of the current policy, MAML's "20 trajectories per step".
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+from reptile_rl.config import Config, InnerConfig
+from reptile_rl.envs.base import Task
+from reptile_rl.families import env_horizon
+from reptile_rl.learners import sb3_hooks
+from reptile_rl.learners.base import AdaptJob, AdaptResult, Rollout
+from reptile_rl.params import Params, subtract
+from reptile_rl.vec_env import make_vec_env
+
+ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+"""``inner.algorithm`` -> the SB3 class (``ALGORITHMS[name].load`` opens its exports)."""
+
+_ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+}
+
+
+def policy_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for ``config``'s architecture and inner optimizer."""
+    optimizer = (inner or config.inner).optimizer
+    return {
+        "net_arch": list(config.policy.net_arch),
+        "activation_fn": _ACTIVATIONS[config.policy.activation],
+        "log_std_init": config.policy.log_std_init,
+        "ortho_init": config.policy.ortho_init,
+        # An explicit class also keeps A2C from substituting its default RMSprop.
+        "optimizer_class": _OPTIMIZERS[optimizer],
+        # SB3's Adam epsilon. On the CPU torch defaults to one kernel call per tensor; the
+        # multi-tensor ("foreach") kernels compute bit-identical updates with fewer calls.
+        "optimizer_kwargs": {"eps": 1e-5, "foreach": True} if optimizer == "adam" else {},
+    }
+
+
+def algorithm_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
+    """Keyword arguments of the SB3 class ``inner.algorithm`` names (settings, policy, CPU)."""
+    inner = inner or config.inner
+    horizon = env_horizon(config.env.id)
+    kwargs: dict[str, Any] = {
+        "learning_rate": inner.learning_rate,
+        "n_steps": inner.n_steps or horizon,
+        "gamma": inner.gamma,
+        "gae_lambda": inner.gae_lambda,
+        "ent_coef": inner.ent_coef,
+        "vf_coef": inner.vf_coef,
+        "max_grad_norm": inner.max_grad_norm,
+        "normalize_advantage": inner.normalize_advantage,
+        "policy_kwargs": policy_kwargs(config, inner),
+        "device": "cpu",
+        "verbose": 0,
+    }
+    if inner.algorithm == "ppo":
+        kwargs["batch_size"] = inner.batch_size or inner.rollout_size(horizon)
+        kwargs["n_epochs"] = inner.n_epochs
+        kwargs["clip_range"] = inner.clip_range
+    return kwargs
+
+
+def use_one_torch_thread() -> None:
+    """Make this process compute with one torch intra-op thread.
+
+    These MLPs are too small to gain from more, and with several processes per core (Ray
+    workers, concurrent baselines) extra threads oversubscribe the cores: a multi-task baseline
+    ran 7x slower that way (issue 7). One thread also keeps the numbers independent of the
+    machine's core count: SB3's orthogonal initialisation gives other bits with two threads.
+    """
+    torch.set_num_threads(1)
+
+
+def to_numpy(state_dict: dict[str, torch.Tensor]) -> Params:
+    """Copy a torch ``state_dict`` into NumPy arrays."""
+    return {name: tensor.detach().cpu().numpy().copy() for name, tensor in state_dict.items()}
+
+
+def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
+    """Parameters of a newly initialised policy (SB3's initialisation), drawn from ``seed``.
+
+    Builds only the policy (on a one-env copy of the env for its spaces), not a whole learner.
+    """
+    use_one_torch_thread()
+    env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle=oracle)
+    try:
+        torch.manual_seed(seed)
+        policy = ActorCriticPolicy(
+            env.observation_space, env.action_space, lambda _: 0.0, **policy_kwargs(config)
+        )
+    finally:
+        env.close()
+    return to_numpy(policy.state_dict())
+
+
+def build_model(
+    config: Config, oracle: bool = False, inner: InnerConfig | None = None
+) -> OnPolicyAlgorithm:
+    """Build the SB3 PPO or A2C described by ``config`` (env, policy and inner settings).
+
+    Args:
+        config: The run configuration.
+        oracle: Observe the task (the oracle baseline's env).
+        inner: Settings to use instead of ``config.inner``.
+    """
+    inner = inner or config.inner
+    env = make_vec_env(
+        config.env.id, config.env.kwargs, inner.n_envs, oracle, inner.bootstrap_time_limit
+    )
+    model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
+    # A silent logger set once: otherwise every learn() call would configure a new one.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+class OnPolicyLearner:
+    """One worker's reusable PPO or A2C: adapts given parameters to given tasks.
+
+    Implements :class:`reptile_rl.learners.Learner`.
+
+    Args:
+        config: The run configuration (env, policy and inner settings).
+        oracle: Observe the task (for evaluating the oracle baseline).
+        inner: Settings to use instead of ``config.inner`` (e.g. evaluation settings).
+    """
+
+    def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
+        use_one_torch_thread()
+        self.config = config
+        self.oracle = oracle
+        self.inner = inner or config.inner
+        self.model = build_model(config, oracle=oracle, inner=self.inner)
+        self.n_envs = self.model.n_envs
+        self.rollout_size = self.model.n_steps * self.model.n_envs
+        scale = self.inner.log_std_lr_scale
+        if scale != 1.0:
+            # With SGD, scaling a gradient scales that parameter's learning rate (Meta-SGD, Li
+            # et al. 2017). SB3 resets every parameter group to one rate at each training
+            # phase, so a per-group rate would not survive; the hook acts on the gradient.
+            log_std: torch.Tensor = self.model.policy.log_std
+            log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
+        linear = self.inner.advantage_baseline == "linear"
+        self._training = sb3_hooks.EpisodeReturns(False, config.horizon() if linear else None)
+        self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
+
+    def parameters(self) -> Params:
+        """The current policy parameters."""
+        return to_numpy(self.model.policy.state_dict())
+
+    def load(self, params: Params) -> None:
+        """Load parameters into the policy (every name must match)."""
+        self.model.policy.load_state_dict(
+            {name: torch.tensor(value) for name, value in params.items()}
+        )
+
+    def seed(self, seed: int) -> None:
+        """Seed Python, NumPy, torch and the envs."""
+        self.model.set_random_seed(seed)
+
+    def set_tasks(self, tasks: Task | list[Task]) -> None:
+        """Give all sub-envs one task, or each its own."""
+        env = self.model.env
+        assert env is not None
+        if isinstance(tasks, Task):
+            env.env_method("set_task", tasks)
+            return
+        if len(tasks) != env.num_envs:
+            raise ValueError(f"expected {env.num_envs} tasks, one per env, got {len(tasks)}")
+        for index, task in enumerate(tasks):
+            env.env_method("set_task", task, indices=index)
+
+    def adapt(
+        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
+    ) -> AdaptResult:
+        """Adapt ``theta`` to ``job.task`` with ``job.updates`` updates.
+
+        The result depends only on the arguments and the configuration, never on what this
+        worker did before. The optimizer starts fresh for every task (``reset_optimizer``, the
+        default) or from ``optimizer_state``, the state the outer loop carries between tasks.
+        """
+        self.seed(job.seed)
+        self.set_tasks(job.task)
+        self.load(theta)
+        carried = None if self.inner.reset_optimizer else optimizer_state
+        sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
+        rollouts, before_last = [], None
+        for k in range(job.updates):
+            if job.keep_last_step and k == job.updates - 1:
+                before_last = self.parameters()
+            rollouts.append(self.update(self.learning_rate_of_update(k)))
+        adapted = self.parameters()
+        if job.measure_final:
+            rollouts.append(self.measure())
+        return AdaptResult(
+            params=adapted,
+            returns=[r.mean_return for r in rollouts],
+            env_steps=sum(r.env_steps for r in rollouts),
+            learn_seconds=sum(r.seconds for r in rollouts),
+            train_stats=[r.train_stats for r in rollouts if r.train_stats],
+            optimizer_state=None
+            if self.inner.reset_optimizer
+            else sb3_hooks.optimizer_state(self.model),
+            last_step=None if before_last is None else subtract(adapted, before_last),
+        )
+
+    def learning_rate_of_update(self, index: int) -> float:
+        """The learning rate of an adaptation's update number ``index`` (from 0)."""
+        rates = self.inner.update_learning_rates
+        return rates[min(index, len(rates) - 1)] if rates else self.inner.learning_rate
+
+    def update(self, learning_rate: float | None = None) -> Rollout:
+        """One update from the current parameters: a rollout, then the training phase.
+
+        Args:
+            learning_rate: Learning rate of this update; ``None`` means ``inner.learning_rate``.
+
+        Returns:
+            The rollout (its mean return is the policy's *before* this update).
+        """
+        rate = self.inner.learning_rate if learning_rate is None else learning_rate
+        sb3_hooks.set_learning_rate(self.model, rate)
+        return self._rollout(self._training)
+
+    def measure(self) -> Rollout:
+        """Roll out the current policy until each env has finished one episode; no training."""
+        return self._rollout(self._measuring)
+
+    def _rollout(self, recorder: sb3_hooks.EpisodeReturns) -> Rollout:
+        start = time.perf_counter()
+        with sb3_hooks.unchecked_distributions():
+            # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
+            self.model.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+        stats = sb3_hooks.training_statistics(self.model) if recorder is self._training else {}
+        return Rollout(recorder.mean_return(), self.model.num_timesteps, seconds, stats)
+
+    def export(self, params: Params, path: Path) -> None:
+        """Write ``params`` as a standard SB3 zip that ``PPO.load`` (or ``A2C.load``) opens.
+
+        The zip is SB3's format, which pickles some objects: load it only if you trust it.
+        """
+        self.load(params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp.zip")
+        self.model.save(temporary)
+        temporary.replace(path)
+
+    def close(self) -> None:
+        """Release the environments."""
+        assert self.model.env is not None
+        self.model.env.close()

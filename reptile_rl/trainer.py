@@ -1,0 +1,243 @@
+"""The meta-training driver: runs :func:`reptile_rl.reptile.meta_step` until the last iteration.
+
+Around the algorithm it owns the loop, the logs (``progress.csv``, TensorBoard, progress bar),
+the checkpoint cadence and resume, and the final export; the files are named by
+:class:`~reptile_rl.rundir.RunDir`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reptile_rl import checkpoint
+from reptile_rl.config import Config, check_env_builds
+from reptile_rl.learners import make_learner
+from reptile_rl.parallel import make_backend, resolve_backend
+from reptile_rl.params import AdamState, Params
+from reptile_rl.policies import PolicyFile, save_policy
+from reptile_rl.reptile import MetaState, StepReport, initial_state, meta_learned, meta_step
+from reptile_rl.rundir import RunDir
+from reptile_rl.runlog import RunLog, progress_columns
+
+logger = logging.getLogger(__name__)
+
+
+class StorageError(RuntimeError):
+    """The run directory cannot be written (full disk, lost permissions...)."""
+
+
+class Trainer:
+    """Meta-train a policy initialisation with Reptile and write the run directory.
+
+    Args:
+        config: The run configuration (see :mod:`reptile_rl.config`).
+        run_dir: Where to write the run; ``None`` for ``runs/<name>-seed<seed>-<time>``. It must
+            not already hold a run (use :meth:`resume` for that).
+        progress: Show a progress bar.
+
+    Example:
+        >>> from reptile_rl import Trainer, load_config
+        >>> trainer = Trainer(load_config("navigation", ["outer.iterations=2"])).learn()
+        >>> trainer.run_dir / "meta_policy.zip"  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, config: Config, run_dir: str | Path | None = None, progress: bool = False
+    ) -> None:
+        resolve_backend(config.parallel)  # fail now, not after set-up, if Ray is missing
+        self.config = config
+        self.run = RunDir(run_dir) if run_dir is not None else RunDir.default(config)
+        self.progress = progress
+        self.state: MetaState | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory."""
+        return self.run.path
+
+    @property
+    def theta(self) -> Params:
+        """The current meta-parameters."""
+        if self.state is None:
+            raise RuntimeError("no parameters yet: call learn() first")
+        return self.state.theta
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, progress: bool = False) -> Trainer:
+        """Continue a run from its latest valid checkpoint.
+
+        The final parameters are bit-identical to those of an uninterrupted run.
+
+        Raises:
+            ConfigError: If ``run_dir`` holds no run.
+            CheckpointError: If it holds no readable checkpoint.
+        """
+        trainer = cls(RunDir(run_dir).read_config(), run_dir, progress=progress)
+        trainer.state = trainer._load_latest()
+        return trainer
+
+    def learn(self) -> Trainer:
+        """Meta-train until ``outer.iterations``; return ``self`` (see ``run_dir``, ``theta``).
+
+        Raises:
+            ConfigError: If the run directory cannot be written.
+            TrainingError: If most of a meta-batch fails.
+        """
+        config = self.config
+        if self.state is None:
+            check_env_builds(config)
+            self.run.create(config)
+            self.state = initial_state(config)
+            self.save_checkpoint(self.state)
+        columns = progress_columns(config.inner.updates, config.outer.measure_adapted)
+        log = RunLog(
+            self.run,
+            columns,
+            self.state.iteration,
+            config.outer.iterations,
+            self.progress,
+            {"pre": "return_pre", "post": columns[-2]},
+        )
+        backend = make_backend(config.parallel)
+        logger.info(
+            "run %s: %s backend, %d worker(s)", self.run, type(backend).__name__, backend.workers
+        )
+        try:
+            while self.state.iteration < config.outer.iterations:
+                start = time.perf_counter()
+                state, report = meta_step(config, self.state, backend)
+                elapsed = time.perf_counter() - start
+                state.wall_seconds += elapsed
+                row, scalars = _log_row(self.state.iteration, state, report)
+                try:
+                    log.record(row, scalars, report.env_steps / max(elapsed, 1e-9))
+                except OSError as error:
+                    raise StorageError(
+                        f"cannot write the logs in {self.run}: {error.strerror or error}"
+                    ) from error
+                self.state = state
+                self.save_checkpoint(state)
+        finally:
+            log.close()
+            backend.close()
+        self._export(self.state)
+        return self
+
+    def _export(self, state: MetaState) -> None:
+        info = {"iterations": state.iteration, "env_steps": state.env_steps}
+        policy = PolicyFile(state.theta, self.config, "meta", info=info)
+        save_policy(self.run.policy_file("meta"), policy)
+        learner = make_learner(self.config)
+        try:
+            learner.export(state.theta, self.run.sb3_file("meta"))
+        finally:
+            learner.close()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self, state: MetaState) -> None:
+        """Write ``latest`` (and every ``checkpoint_every`` iterations a numbered copy)."""
+        tensors = checkpoint.prefixed(state.theta, "theta/")
+        if state.adam is not None:
+            tensors.update(checkpoint.prefixed(state.adam.first_moment, "adam_m/"))
+            tensors.update(checkpoint.prefixed(state.adam.second_moment, "adam_v/"))
+        if state.inner_optimizer is not None:
+            tensors.update(checkpoint.prefixed(state.inner_optimizer, "inner_optimizer/"))
+        record = {
+            "kind": "checkpoint",
+            "iteration": state.iteration,
+            "env_steps": state.env_steps,
+            "wall_seconds": state.wall_seconds,
+            "adam_step": None if state.adam is None else state.adam.step,
+            "has_inner_optimizer": state.inner_optimizer is not None,
+            "config": self.config.to_dict(),
+        }
+        numbered = state.iteration % self.config.checkpoint_every == 0
+        paths = [self.run.latest_checkpoint]
+        if numbered or state.iteration == self.config.outer.iterations:
+            paths.insert(0, self.run.numbered_checkpoint(state.iteration))
+        for path in paths:
+            try:
+                checkpoint.save(path, tensors, record)
+            except OSError as error:
+                # Writes are atomic, so a latest file that exists is a complete earlier one.
+                advice = (
+                    f"the previous checkpoint is intact: free the space or fix the permissions, "
+                    f"then reptile-rl train --resume {self.run}"
+                    if paths[-1].exists()
+                    else "no checkpoint was written: free the space or fix the permissions"
+                )
+                raise StorageError(
+                    f"cannot write checkpoint {path}: {error.strerror or error}; {advice}"
+                ) from error
+
+    def _load_latest(self) -> MetaState:
+        """Load ``latest``, falling back to the newest numbered checkpoint that verifies."""
+        candidates = [self.run.latest_checkpoint, *self.run.numbered_checkpoints()]
+        errors = []
+        for path in candidates:
+            try:
+                tensors, record = checkpoint.load(path, kind="checkpoint")
+            except checkpoint.CheckpointError as error:
+                errors.append(str(error))
+                continue
+            if path is not candidates[0]:
+                logger.warning("latest checkpoint unusable (%s); resuming from %s", errors[0], path)
+            return self._state_from(tensors, record, path)
+        detail = "; ".join(errors[:2]) or "none written yet"
+        raise checkpoint.CheckpointError(
+            f"--resume: no usable checkpoint in {self.run.checkpoint_dir}: {detail}"
+        )
+
+    def _state_from(self, tensors: Params, record: dict[str, Any], path: Path) -> MetaState:
+        if record["config"] != self.config.to_dict():
+            raise checkpoint.CheckpointError(f"{path}: written by a different configuration")
+        theta = checkpoint.split_prefixed(tensors, "theta/")
+        meta_learned(self.config, theta)  # the same check as a new run's
+        adam = None
+        if record["adam_step"] is not None:
+            adam = AdamState(
+                record["adam_step"],
+                checkpoint.split_prefixed(tensors, "adam_m/"),
+                checkpoint.split_prefixed(tensors, "adam_v/"),
+            )
+        inner_optimizer = None
+        if record["has_inner_optimizer"]:
+            inner_optimizer = checkpoint.split_prefixed(tensors, "inner_optimizer/")
+        return MetaState(
+            record["iteration"],
+            theta,
+            adam,
+            inner_optimizer,
+            record["env_steps"],
+            record["wall_seconds"],
+        )
+
+
+def _log_row(
+    iteration: int, state: MetaState, report: StepReport
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The ``progress.csv`` row and the extra TensorBoard scalars of one iteration."""
+    returns = np.array([r.returns for r in report.results]).mean(axis=0).tolist()
+    row = {
+        "iteration": iteration,
+        "env_steps": state.env_steps,
+        "wall_s": round(state.wall_seconds, 3),
+        "eps": report.eps,
+        "return_pre": returns[0],
+        "tasks_dropped": report.dropped,
+    }
+    row.update({f"return_after_{k}": r for k, r in enumerate(returns) if k > 0})
+    # The learner's statistics of each task's last update, averaged over tasks.
+    scalars: dict[str, float] = {}
+    last = [r.train_stats[-1] for r in report.results if r.train_stats]
+    for key in sorted(set().union(*last)) if last else []:
+        values = [s[key] for s in last if key in s and math.isfinite(s[key])]
+        if values and key != "train/n_updates":
+            scalars[f"inner/{key.removeprefix('train/')}"] = float(np.mean(values))
+    return row, scalars
