@@ -7,6 +7,7 @@ Nothing here builds an environment.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any
 
@@ -16,12 +17,35 @@ from gymnasium.envs.registration import load_env_creator
 from reptile_rl.envs.base import Task, TaskFamily
 
 
+def registry_id(env_id: str) -> str:
+    """The id under which ``env_id`` is registered, importing its module first.
+
+    Gymnasium's ``module:id`` form (``gymnasium.make("my_module:My/Family-v0")``) names the
+    module whose import registers the id: a family in a user's own module.
+
+    Raises:
+        ValueError: If the module cannot be imported.
+    """
+    module, separator, name = env_id.partition(":")
+    if not separator:
+        return env_id
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise ValueError(f"cannot import the module of {env_id!r}: {error}") from None
+    return name
+
+
 def family_class(env_id: str) -> type[TaskFamily[Any]]:
     """The environment class of a registered task family (raises ``ValueError`` if not one)."""
-    if env_id not in gym.registry:
+    name = registry_id(env_id)
+    if name not in gym.registry:
         families = [i for i in gym.registry if i.startswith("ReptileRL/")]
-        raise ValueError(f"unknown env id {env_id!r}; task families: {', '.join(families)}")
-    entry_point = gym.registry[env_id].entry_point
+        raise ValueError(
+            f"unknown env id {env_id!r}; task families: {', '.join(families)}, or your own "
+            "registered in a module as 'module:id'"
+        )
+    entry_point = gym.registry[name].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
     if not (isinstance(creator, type) and issubclass(creator, TaskFamily)):
         raise ValueError(f"{env_id!r} is not a task family (no sample_tasks/set_task API)")
@@ -39,7 +63,7 @@ def family_task_type(env_id: str) -> type[Task]:
 
 def env_horizon(env_id: str) -> int:
     """Return the episode length (``max_episode_steps``) of a registered task family."""
-    steps = gym.registry[env_id].max_episode_steps
+    steps = gym.registry[registry_id(env_id)].max_episode_steps
     if steps is None:
         raise ValueError(f"{env_id!r} has no max_episode_steps; a horizon is required")
     return steps

@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -138,6 +139,10 @@ class RayBackend:
     (``max_restarts=-1``, ``max_task_retries=-1``); since every job is seeded, a re-run gives
     the same result.
 
+    On a local Ray the actors get this process's import path (``PYTHONPATH``), so that a task
+    family in the user's own module (``env.id: "my_module:My/Family-v0"``) imports there too;
+    on a cluster that module must be installed on every node.
+
     Args:
         workers: Number of actors (one CPU each).
         address: ``None`` starts a local Ray with ``num_cpus=workers``; ``"auto"`` or a
@@ -159,7 +164,11 @@ class RayBackend:
                 init_args["address"] = address
             ray.init(**init_args)
         self._ray = ray
-        actor_class: Any = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_Learners)
+        options: dict[str, Any] = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": -1}
+        if address is None:
+            path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+            options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(path)}}
+        actor_class: Any = ray.remote(**options)(_Learners)
         self.workers = workers
         self.actors: list[Any] = [actor_class.remote() for _ in range(workers)]
 

@@ -1,0 +1,71 @@
+"""A task family written in the user's own module, exactly as the README shows it (issue 20)."""
+
+import re
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import tiny_config
+from gymnasium.utils.env_checker import check_env
+
+from reptile_rl.cli import main
+from reptile_rl.policies import load_policy
+from reptile_rl.trainer import Trainer
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+ENV_ID = "my_family:My/Target1D-v0"
+
+
+def readme_family() -> str:
+    section = README.read_text().split("## Your own task family", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def family_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "my_family.py").write_text(readme_family())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        yield folder
+
+
+def test_the_readme_family_is_complete_and_short():
+    assert len(readme_family().splitlines()) < 40
+
+
+def test_the_family_passes_gymnasium_s_checker(family_dir):
+    env = gym.make(ENV_ID)
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        assert env.spec.max_episode_steps == 50
+    finally:
+        env.close()
+
+
+def test_train_pretrain_and_evaluate_a_user_family(family_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(f"env.id={ENV_ID}")
+    run = Trainer(config, tmp_path / "run").learn()
+    assert load_policy(tmp_path / "run" / "meta_policy.safetensors").config.env.id == ENV_ID
+    assert set(run.theta) >= {"log_std", "action_net.weight"}
+    overrides = ["--set", f"env.id={ENV_ID}", "--set", "baseline.env_steps=400"]
+    pretrain = ["pretrain", "navigation", "--out", "pre", "--no-progress", *overrides]
+    assert main([*pretrain, "--set", "policy.net_arch=[16, 16]"]) == 0
+    args = ["evaluate", "run", "--pretrained", "pre", "--tasks", "3", "--updates", "1"]
+    assert main([*args, "--episodes", "4"]) == 0
+    table = (tmp_path / "run" / "eval" / "adaptation.md").read_text()
+    assert f"held-out {ENV_ID} tasks" in table and "| pretrained |" in table
+    assert "target1d" in (tmp_path / "run" / "eval" / "adaptation.csv").read_text()
+
+
+def test_a_user_family_trains_alike_on_ray(family_dir, tmp_path):
+    pytest.importorskip("ray")
+    serial = Trainer(tiny_config(f"env.id={ENV_ID}"), tmp_path / "serial").learn()
+    ray = tiny_config(f"env.id={ENV_ID}", "parallel.backend=ray", "parallel.workers=2")
+    distributed = Trainer(ray, tmp_path / "ray").learn()
+    for name, value in serial.theta.items():
+        np.testing.assert_array_equal(distributed.theta[name], value)
