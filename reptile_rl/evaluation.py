@@ -41,19 +41,27 @@ class Evaluation:
     Attributes:
         config: The configuration evaluated (its ``evaluation`` section is the protocol).
         tasks: The held-out tasks.
-        returns: ``returns[init][task index][update]``; the oracle has update 0 only.
+        returns: ``returns[init][task index][update]``, the stochastic policy's (MAML's
+            measure); the oracle has update 0 only.
         rollout_size: Env steps of one update's rollout.
+        mean_action_returns: The same for the policy acting on its mean action (how a deployed
+            policy usually acts), if measured.
     """
 
     config: Config
     tasks: list[Task]
     returns: dict[str, list[list[float]]]
     rollout_size: int
+    mean_action_returns: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
 
-    def summaries(self) -> dict[str, list[Summary]]:
-        """Mean and 95% confidence interval over tasks, per init and update."""
+    def summaries(self, mean_action: bool = False) -> dict[str, list[Summary]]:
+        """Mean and 95% confidence interval over tasks, per init and update.
+
+        Args:
+            mean_action: Summarise the mean-action returns instead of the stochastic ones.
+        """
         result = {}
-        for init, per_task in self.returns.items():
+        for init, per_task in (self.mean_action_returns if mean_action else self.returns).items():
             updates = len(per_task[0])
             result[init] = [summarize([curve[k] for curve in per_task]) for k in range(updates)]
         return result
@@ -140,7 +148,8 @@ def evaluate(
         tasks: Tasks to use instead of the held-out test-split draw.
 
     Returns:
-        The returns of every init on every task after every update.
+        The returns (stochastic and mean-action) of every init on every task after every
+        update.
     """
     tasks = test_tasks(config) if tasks is None else tasks
     inner = config.evaluation_inner()
@@ -149,6 +158,7 @@ def evaluate(
         derive_seed(config.evaluation.seed, Stream.EVAL_ADAPTATION, i) for i in range(len(tasks))
     ]
     returns: dict[str, list[list[float]]] = {}
+    mean_action: dict[str, list[list[float]]] = {}
     for init in INIT_NAMES:
         if init not in policies:
             continue
@@ -166,7 +176,9 @@ def evaluate(
             theta = policy.params
         # The oracle is a reference line: measured, never adapted.
         jobs = [
-            AdaptJob(task, seed, 0 if oracle else updates, measure_final=True)
+            AdaptJob(
+                task, seed, 0 if oracle else updates, measure_final=True, measure_mean_action=True
+            )
             for task, seed in zip(tasks, seeds, strict=True)
         ]
         results = backend.adapt(LearnerSpec(config, oracle=oracle, inner=inner), theta, jobs)
@@ -174,4 +186,5 @@ def evaluate(
         if failed:
             raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
         returns[init] = [r.returns for r in results]
-    return Evaluation(config, tasks, returns, inner.rollout_size(config.horizon()))
+        mean_action[init] = [r.mean_action_returns for r in results]
+    return Evaluation(config, tasks, returns, inner.rollout_size(config.horizon()), mean_action)

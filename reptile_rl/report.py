@@ -21,7 +21,7 @@ from reptile_rl.plotting import plot_adaptation
 from reptile_rl.rundir import adaptation_files
 from reptile_rl.stats import Summary
 
-CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return"]
+CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return", "mean_action_return"]
 
 
 def _fmt(value: float) -> str:
@@ -34,12 +34,14 @@ def _interval(summary: Summary) -> str:
 
 
 def to_csv(evaluation: Evaluation) -> str:
-    """One row per init, task and update."""
+    """One row per init, task and update (``mean_action_return`` empty where not measured)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for init, per_task in evaluation.returns.items():
-        for task_id, (task, curve) in enumerate(zip(evaluation.tasks, per_task, strict=True)):
+        mean_action = evaluation.mean_action_returns.get(init) or [[] for _ in per_task]
+        rows = zip(evaluation.tasks, per_task, mean_action, strict=True)
+        for task_id, (task, curve, mean_action_curve) in enumerate(rows):
             for update, value in enumerate(curve):
                 writer.writerow(
                     {
@@ -49,6 +51,9 @@ def to_csv(evaluation: Evaluation) -> str:
                         "update": update,
                         "env_steps": update * evaluation.rollout_size,
                         "return": value,
+                        "mean_action_return": mean_action_curve[update]
+                        if update < len(mean_action_curve)
+                        else "",
                     }
                 )
     return buffer.getvalue()
@@ -70,6 +75,10 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "inner": dataclasses.asdict(config.evaluation_inner()),
         "sources": sources,
         "inits": inits,
+        "inits_mean_action": {
+            init: [_summary_json(k, s) for k, s in enumerate(curve)]
+            for init, curve in evaluation.summaries(mean_action=True).items()
+        },
         "normalized_scores": evaluation.normalized_scores(),
         "paired_differences": {
             init: [_summary_json(k, s) for k, s in enumerate(curve)]
@@ -99,16 +108,27 @@ def to_markdown(evaluation: Evaluation) -> str:
     def table(caption: str) -> list[str]:
         return ["", caption, "", header, rule]
 
+    def rows(summaries: dict[str, list[Summary]]) -> list[str]:
+        padding = [[""] * (updates + 1 - len(curve)) for curve in summaries.values()]
+        return [
+            f"| {init} | " + " | ".join([*map(_interval, curve), *pad]) + " |"
+            for (init, curve), pad in zip(summaries.items(), padding, strict=True)
+        ]
+
     lines = [f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks"]
     lines += table(
         f"Mean return over tasks [95% CI] after k {config.evaluation_inner().algorithm.upper()} "
         f"updates of {config.evaluation.episodes} "
-        f"episodes each (evaluation seed {config.evaluation.seed})."
+        f"episodes each (evaluation seed {config.evaluation.seed}): the stochastic policy's "
+        "return, MAML's measure."
     )
-    for init, curve in evaluation.summaries().items():
-        cells = [_interval(s) for s in curve]
-        cells += ["" for _ in range(updates + 1 - len(cells))]
-        lines.append(f"| {init} | " + " | ".join(cells) + " |")
+    lines += rows(evaluation.summaries())
+    if evaluation.mean_action_returns:
+        lines += table(
+            "Mean-action return (the policy acting on its mean, as a deployed policy usually "
+            "does; one episode per env on envs of their own) [95% CI]:"
+        )
+        lines += rows(evaluation.summaries(mean_action=True))
     family = family_class(config.env.id)
     if family.reference_results:
         lines += table(f"{family.reference_source}:")

@@ -86,7 +86,15 @@ def test_evaluate_writes_csv_json_md_png(runs, tmp_path, capsys):
 
     with (out / "adaptation.csv").open() as file:
         rows = list(csv.DictReader(file))
-    assert list(rows[0]) == ["init", "task_id", "task", "update", "env_steps", "return"]
+    assert list(rows[0]) == [
+        "init",
+        "task_id",
+        "task",
+        "update",
+        "env_steps",
+        "return",
+        "mean_action_return",
+    ]
     counts = {init: sum(r["init"] == init for r in rows) for init in {r["init"] for r in rows}}
     # 3 tasks x updates 0..2 per adapted init; the oracle is measured once per task.
     assert counts == {"meta": 9, "pretrained": 9, "random": 9, "oracle": 3}
@@ -95,6 +103,8 @@ def test_evaluate_writes_csv_json_md_png(runs, tmp_path, capsys):
     assert json.loads(meta_rows[0]["task"])["family"] == "navigation2d"
     assert len({r["task"] for r in rows}) == 3  # every init saw the same held-out tasks
     assert all(WORST_NAVIGATION_RETURN <= float(r["return"]) < 0 for r in rows)
+    assert all(WORST_NAVIGATION_RETURN <= float(r["mean_action_return"]) < 0 for r in rows)
+    assert any(r["mean_action_return"] != r["return"] for r in rows)
 
     summary = json.loads((out / "adaptation.json").read_text())
     assert summary["tasks"] == 3 and summary["episodes_per_update"] == 4
@@ -106,8 +116,12 @@ def test_evaluate_writes_csv_json_md_png(runs, tmp_path, capsys):
     assert set(summary["normalized_scores"]) == {"meta", "pretrained", "random"}
     assert summary["normalized_scores"]["pretrained"][0] == pytest.approx(0.0, abs=1e-9)
 
+    mean_action = summary["inits_mean_action"]["meta"]
+    firsts = [float(r["mean_action_return"]) for r in meta_rows if r["update"] == "0"]
+    assert mean_action[0]["mean"] == pytest.approx(sum(firsts) / 3)
+
     markdown = (out / "adaptation.md").read_text()
-    assert "MAML" in markdown and "-11.68" in markdown
+    assert "MAML" in markdown and "-11.68" in markdown and "Mean-action return" in markdown
     assert_valid_png(out / "adaptation.png")
 
 

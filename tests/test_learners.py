@@ -230,3 +230,18 @@ def test_a2c_is_seeded_like_ppo():
     first = a2c.adapt(theta, AdaptJob(TASK, seed=5, updates=2))
     a2c.adapt(theta, AdaptJob(envs.NavigationTask(-0.4, 0.1), seed=9, updates=1))  # disturb
     assert same(a2c.adapt(theta, AdaptJob(TASK, seed=5, updates=2)).params, first.params)
+
+
+def test_mean_action_returns_leave_the_adaptation_as_it_was(loop):
+    # Measured on envs of their own: the stochastic returns and the adapted parameters are
+    # those of the same job without them, bit for bit.
+    theta = initial_parameters(loop.config, 1)
+    plain = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
+    job = AdaptJob(TASK, seed=5, updates=2, measure_final=True, measure_mean_action=True)
+    measured = loop.adapt(theta, job)
+    assert plain.mean_action_returns == [] and len(measured.mean_action_returns) == 3
+    assert measured.returns == plain.returns and same(measured.params, plain.params)
+    # Acting on the mean is deterministic: from the origin every env takes the same path.
+    assert measured.mean_action_returns == loop.adapt(theta, job).mean_action_returns
+    assert all(WORST_NAVIGATION_RETURN <= r < 0 for r in measured.mean_action_returns)
+    assert measured.mean_action_returns != measured.returns

@@ -27,6 +27,9 @@ class AdaptJob:
         updates: Number of learner updates (0 only measures the initial policy).
         measure_final: Roll out once more after the last update to measure its return.
         keep_last_step: Also return the last update's change of the parameters.
+        measure_mean_action: Also measure the mean-action (deterministic) return before each
+            update and after the last, on envs of their own (the stochastic returns and every
+            random draw of the adaptation are the same with or without it).
     """
 
     task: Task
@@ -34,6 +37,7 @@ class AdaptJob:
     updates: int
     measure_final: bool = False
     keep_last_step: bool = False
+    measure_mean_action: bool = False
 
 
 @dataclasses.dataclass
@@ -52,6 +56,8 @@ class AdaptResult:
         error: Why the adaptation failed (it raised), else ``None``.
         last_step: ``phi_K - phi_(K-1)``, the last update's change (``job.keep_last_step``
             and at least one update), else ``None``.
+        mean_action_returns: ``mean_action_returns[k]``: the mean-action return after ``k``
+            updates (``job.measure_mean_action``), else empty.
     """
 
     params: Params
@@ -62,6 +68,7 @@ class AdaptResult:
     optimizer_state: Params | None = None
     error: str | None = None
     last_step: Params | None = None
+    mean_action_returns: list[float] = dataclasses.field(default_factory=list)
 
     @classmethod
     def failure(cls, error: BaseException) -> AdaptResult:
@@ -126,6 +133,10 @@ class Learner(Protocol):
 
     def measure(self) -> Rollout:
         """Roll out the current policy until each env has finished one episode; no training."""
+        ...
+
+    def measure_mean_action(self, seed: int) -> float:
+        """Mean return of one episode per env acting on the policy's mean, envs seeded by seed."""
         ...
 
     def adapt(

@@ -24,11 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs.base import Task
@@ -167,6 +170,7 @@ class OnPolicyLearner:
             # phase, so a per-group rate would not survive; the hook acts on the gradient.
             log_std: torch.Tensor = self.model.policy.log_std
             log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
+        self._mean_action_env: VecEnv | None = None  # built on first use
         linear = self.inner.advantage_baseline == "linear"
         self._training = sb3_hooks.EpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
@@ -187,15 +191,16 @@ class OnPolicyLearner:
 
     def set_tasks(self, tasks: Task | list[Task]) -> None:
         """Give all sub-envs one task, or each its own."""
-        env = self.model.env
-        assert env is not None
-        if isinstance(tasks, Task):
-            env.env_method("set_task", tasks)
-            return
-        if len(tasks) != env.num_envs:
-            raise ValueError(f"expected {env.num_envs} tasks, one per env, got {len(tasks)}")
-        for index, task in enumerate(tasks):
-            env.env_method("set_task", task, indices=index)
+        for env in (self.model.env, self._mean_action_env):
+            if env is None:
+                continue
+            if isinstance(tasks, Task):
+                env.env_method("set_task", tasks)
+                continue
+            if len(tasks) != env.num_envs:
+                raise ValueError(f"expected {env.num_envs} tasks, one per env, got {len(tasks)}")
+            for index, task in enumerate(tasks):
+                env.env_method("set_task", task, indices=index)
 
     def adapt(
         self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
@@ -207,12 +212,25 @@ class OnPolicyLearner:
         default) or from ``optimizer_state``, the state the outer loop carries between tasks.
         """
         self.seed(job.seed)
+        if job.measure_mean_action and self._mean_action_env is None:
+            config, inner = self.config, self.inner
+            self._mean_action_env = make_vec_env(
+                config.env.id,
+                config.env.kwargs,
+                self.n_envs,
+                self.oracle,
+                inner.bootstrap_time_limit,
+            )
         self.set_tasks(job.task)
         self.load(theta)
         carried = None if self.inner.reset_optimizer else optimizer_state
         sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
-        rollouts, before_last = [], None
-        for k in range(job.updates):
+        rollouts, before_last, mean_action = [], None, []
+        for k in range(job.updates + 1):
+            if job.measure_mean_action:
+                mean_action.append(self.measure_mean_action(job.seed))
+            if k == job.updates:
+                break
             if job.keep_last_step and k == job.updates - 1:
                 before_last = self.parameters()
             rollouts.append(self.update(self.learning_rate_of_update(k)))
@@ -229,6 +247,7 @@ class OnPolicyLearner:
             if self.inner.reset_optimizer
             else sb3_hooks.optimizer_state(self.model),
             last_step=None if before_last is None else subtract(adapted, before_last),
+            mean_action_returns=mean_action,
         )
 
     def learning_rate_of_update(self, index: int) -> float:
@@ -252,6 +271,27 @@ class OnPolicyLearner:
     def measure(self) -> Rollout:
         """Roll out the current policy until each env has finished one episode; no training."""
         return self._rollout(self._measuring)
+
+    def measure_mean_action(self, seed: int) -> float:
+        """Mean return of one episode per env acting on the policy's mean action.
+
+        Runs on envs of its own, seeded by ``seed`` (the same start states at every call with
+        the same seed), so the training envs' episodes and every random draw of the adaptation
+        stay as they are. Raises ``RuntimeError`` before the first ``adapt`` with
+        ``measure_mean_action``, which builds those envs.
+        """
+        if self._mean_action_env is None:
+            raise RuntimeError("no mean-action envs: adapt with measure_mean_action first")
+        self._mean_action_env.seed(seed)
+        returns, _ = evaluate_policy(
+            self.model,
+            self._mean_action_env,
+            n_eval_episodes=self.n_envs,
+            deterministic=True,
+            return_episode_rewards=True,
+        )
+        assert isinstance(returns, list)
+        return float(np.mean(returns))
 
     def _rollout(self, recorder: sb3_hooks.EpisodeReturns) -> Rollout:
         start = time.perf_counter()
@@ -277,3 +317,5 @@ class OnPolicyLearner:
         """Release the environments."""
         assert self.model.env is not None
         self.model.env.close()
+        if self._mean_action_env is not None:
+            self._mean_action_env.close()
