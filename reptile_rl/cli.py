@@ -1,4 +1,4 @@
-"""The ``reptile-rl`` command: train, pretrain, evaluate, plot, envs.
+"""The ``reptile-rl`` command: train, pretrain, evaluate, adapt, export, plot, envs.
 
 User errors (bad configuration, missing or corrupt files) print one line and exit with code 2;
 nothing below this module parses arguments or prints for people.
@@ -16,17 +16,20 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from reptile_rl.adaptation import adapt, adaptation_config
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_task_type
+from reptile_rl.learners import make_learner
 from reptile_rl.parallel import make_backend
 from reptile_rl.plotting import plot_training
+from reptile_rl.policies import policy_record
 from reptile_rl.pretrain import Pretrainer
 from reptile_rl.report import write_outputs
 from reptile_rl.reptile import TrainingError
 from reptile_rl.rundir import RunDir, adaptation_files
-from reptile_rl.sources import resolve_evaluation
+from reptile_rl.sources import base_config, load_source, resolve_evaluation
 from reptile_rl.trainer import StorageError, Trainer
 
 USER_ERROR = 2
@@ -108,6 +111,40 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(adaptation_files(out_dir)[2].read_text())
 
 
+def _adapt(args: argparse.Namespace) -> None:
+    out = args.out
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out: {out} already exists; choose a new directory")
+    adaptation = adapt(
+        args.source, args.task, args.updates, args.episodes, args.seed, args.overrides
+    )
+    out = out or RunDir.default(adaptation.policy.config, "adapted").path
+    for path in adaptation.save(out):
+        print(path)
+    print(f"task {adaptation.task.to_json()}")
+    print("update  env_steps  return (stochastic)  return (mean action)")
+    for row in adaptation.rows():
+        print(
+            f"{row['update']:>6}  {row['env_steps']:>9}  {row['return']:>19.2f}  "
+            f"{row['mean_action_return']:>20.2f}"
+        )
+
+
+def _export(args: argparse.Namespace) -> None:
+    if args.out.exists():
+        raise UserError(f"--out: {args.out} already exists; choose a new file")
+    if args.out.suffix != ".zip":
+        raise UserError(f"--out: expected a .zip file name, got {args.out}")
+    policy = load_source(args.source, base_config(args.overrides))
+    config = adaptation_config(policy, args.overrides)
+    learner = make_learner(config, policy.oracle, config.evaluation_inner())
+    try:
+        learner.export(policy.params, args.out, policy_record(policy))
+    finally:
+        learner.close()
+    print(args.out)
+
+
 def _plot(args: argparse.Namespace) -> None:
     run = RunDir(args.run_dir)
     if not run.progress_file.is_file():
@@ -169,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument(
         "source",
         metavar="RUN_DIR_OR_FILE_OR_PRESET",
-        help="a training run, a policy or checkpoint file, or a preset with shipped policies",
+        help="a training run, a policy or checkpoint file, an SB3 .zip (a plain one needs "
+        "--set env.id=...), or a preset with shipped policies",
     )
     evaluate_parser.add_argument(
         "--tasks", type=int, default=None, help="held-out tasks (default 40)"
@@ -225,6 +263,61 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     plot.add_argument("--out", type=Path, default=None, help="output PNG (RUN_DIR/training.png)")
     plot.set_defaults(handler=_plot)
+
+    adapt_parser = commands.add_parser(
+        "adapt",
+        help="adapt a meta-policy to one task; write a plain SB3 policy.zip",
+        description="Adapt a meta-policy to one task with the source's own evaluation settings "
+        "(per-update rates, advantage baseline, episodes per update) and write DIR/policy.zip "
+        "(plain SB3), DIR/policy.safetensors and DIR/adaptation.csv.",
+    )
+    adapt_parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a training run, a policy or checkpoint file, an SB3 .zip, or a preset name",
+    )
+    adapt_parser.add_argument(
+        "--task",
+        required=True,
+        help='the task as JSON, e.g. \'{"family": "navigation2d", "goal_x": 0.3, "goal_y": '
+        "-0.2}', or a file holding it",
+    )
+    adapt_parser.add_argument(
+        "--updates", type=int, default=None, help="updates (default: the source's evaluation's)"
+    )
+    adapt_parser.add_argument(
+        "--episodes", type=int, default=None, help="episodes per update (default: the source's)"
+    )
+    adapt_parser.add_argument("--seed", type=int, default=0, help="adaptation seed (default 0)")
+    adapt_parser.add_argument(
+        "--out", type=Path, default=None, help="a new output folder (runs/<name>-adapted-...)"
+    )
+    adapt_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the source's configuration, e.g. "
+        "evaluation.inner={update_learning_rates: [0.05]}; env.id=... for a plain SB3 zip",
+    )
+    adapt_parser.set_defaults(handler=_adapt)
+
+    export_parser = commands.add_parser(
+        "export",
+        help="write a policy (e.g. a preset's shipped meta-policy) as a plain SB3 .zip",
+    )
+    export_parser.add_argument("source", metavar="SOURCE", help="as for adapt")
+    export_parser.add_argument("--out", type=Path, required=True, help="the new .zip file")
+    export_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env.id=... for a plain SB3 zip",
+    )
+    export_parser.set_defaults(handler=_export)
 
     envs = commands.add_parser("envs", help="list the registered task families")
     envs.set_defaults(handler=_envs)

@@ -1,6 +1,7 @@
-"""Policy files: the safe ``*.safetensors`` form every command loads.
+"""Policy files: the safe ``*.safetensors`` form every command writes, and SB3 ``.zip`` read in.
 
-SB3 ``.zip`` exports are written by the learner (:meth:`reptile_rl.learners.Learner.export`).
+SB3 ``.zip`` exports are written by the learner (:meth:`reptile_rl.learners.Learner.export`)
+with the same record as a ``.safetensors`` policy inside; both load here without unpickling.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from reptile_rl import checkpoint
+from reptile_rl import checkpoint, sb3_zip
 from reptile_rl.config import Config, ConfigError, config_from_dict
 from reptile_rl.params import Params
 
@@ -35,25 +36,50 @@ class PolicyFile:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def save_policy(path: Path, policy: PolicyFile) -> None:
-    """Atomically write a policy file (safetensors + JSON record, no pickle)."""
-    record = {
+def policy_record(policy: PolicyFile) -> dict[str, Any]:
+    """The JSON record stored with a policy's tensors (in ``.safetensors`` and SB3 zips)."""
+    return {
         "kind": POLICY_KIND,
         "role": policy.role,
         "oracle": policy.oracle,
         "config": policy.config.to_dict(),
         "info": policy.info,
     }
-    checkpoint.save(path, policy.params, record)
 
 
-def load_policy(path: Path) -> PolicyFile:
-    """Read a policy file, or the latest meta-parameters of a checkpoint file.
+def save_policy(path: Path, policy: PolicyFile) -> None:
+    """Atomically write a policy file (safetensors + JSON record, no pickle)."""
+    checkpoint.save(path, policy.params, policy_record(policy))
+
+
+def load_policy(path: Path, base: Config | None = None) -> PolicyFile:
+    """Read a policy file, the latest meta-parameters of a checkpoint, or an SB3 zip.
+
+    Args:
+        path: A ``.safetensors`` policy or checkpoint, or an SB3 ``.zip``.
+        base: For a plain SB3 zip (one reptile-rl did not write), the configuration it is
+            used with: its env and settings, with the zip's architecture and learner.
 
     Raises:
-        CheckpointError: If the file is missing, corrupt or neither a policy nor a checkpoint.
+        CheckpointError: If the file is missing, corrupt or neither a policy nor a checkpoint,
+            or a plain SB3 zip comes without ``base``.
     """
+    if path.is_file() and sb3_zip.is_zip(path):
+        zipped = sb3_zip.read(path)
+        if zipped.record is not None:
+            return _from_record(zipped.params, zipped.record, path)
+        if base is None:
+            raise checkpoint.CheckpointError(
+                f"{path}: a plain SB3 zip does not name its env: give one (e.g. --set "
+                "env.id=ReptileRL/Navigation2D-v0)"
+            )
+        config = sb3_zip.foreign_config(path, zipped, base)
+        return PolicyFile(zipped.params, config, "sb3", info={"source": str(path)})
     tensors, record = checkpoint.load(path)
+    return _from_record(tensors, record, path)
+
+
+def _from_record(tensors: Params, record: dict[str, Any], path: Path) -> PolicyFile:
     try:
         config = config_from_dict(record["config"])
     except (ConfigError, KeyError) as error:

@@ -24,7 +24,7 @@ import numpy as np
 from reptile_rl.config import Config, check_env_builds
 from reptile_rl.families import family_task_type
 from reptile_rl.learners import initial_parameters, make_learner
-from reptile_rl.policies import PolicyFile, save_policy
+from reptile_rl.policies import PolicyFile, policy_record, save_policy
 from reptile_rl.rundir import RunDir
 from reptile_rl.runlog import RunLog
 from reptile_rl.seeding import Stream, derive_seed
@@ -113,7 +113,7 @@ class Pretrainer:
             info = {"env_steps": env_steps, "rollouts": rollouts}
             policy = PolicyFile(learner.parameters(), config, self.role, self.oracle, info)
             save_policy(self.run.policy_file(self.role), policy)
-            learner.export(policy.params, self.run.sb3_file(self.role))
+            learner.export(policy.params, self.run.sb3_file(self.role), policy_record(policy))
         finally:
             log.close()
             learner.close()

@@ -22,6 +22,7 @@ class Stream(enum.IntEnum):
     EVAL_ADAPTATION = 5
     BASELINE = 6
     EVAL_RANDOM_INIT = 7
+    USER_ADAPTATION = 8
 
 
 def derive_seed(run_seed: int, stream: Stream, *keys: int) -> int:

@@ -1,8 +1,8 @@
-"""Find what ``reptile-rl evaluate`` compares: the meta-policy and its baselines.
+"""Find what ``reptile-rl evaluate`` and ``adapt`` work on: policies, baselines and tasks.
 
-A source is a training run directory, a policy or checkpoint file, or the name of a preset
-whose trained policies ship with the package (``reptile_rl/pretrained/<preset>/``). Everything
-is resolved and checked here, before any evaluation work starts.
+A source is a training run directory, a policy or checkpoint file, an SB3 ``.zip``, or the name
+of a preset whose trained policies ship with the package (``reptile_rl/pretrained/<preset>/``).
+Everything is resolved and checked here, before any work starts.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import dataclasses
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
@@ -49,6 +50,21 @@ def shipped_dir(preset: str) -> Path | None:
     return path if (path / META_FILE).is_file() else None
 
 
+def load_source(source: str | Path, base: Config | None = None) -> PolicyFile:
+    """Load the meta-policy a source names (the ``SOURCE`` of ``evaluate`` and ``adapt``).
+
+    Args:
+        source: A run directory (its meta-policy, else its latest checkpoint), a policy or
+            checkpoint file, an SB3 ``.zip``, or a preset name with shipped policies.
+        base: The configuration a plain SB3 zip is used with (it names no env).
+
+    Raises:
+        CheckpointError: If nothing loadable is found there.
+    """
+    path, _, _ = _meta_file(str(source))
+    return load_policy(path, base)
+
+
 def _meta_file(source: str) -> tuple[Path, Path, Path]:
     """Return (meta policy file, folder holding the baselines, default output folder)."""
     path = Path(source)
@@ -66,6 +82,15 @@ def _meta_file(source: str) -> tuple[Path, Path, Path]:
     raise CheckpointError(
         f"{source}: no such run directory or file, and no preset with shipped policies"
     )
+
+
+def base_config(overrides: list[str]) -> Config | None:
+    """The configuration for a plain SB3 zip source: defaults with the overrides (its env).
+
+    ``None`` unless the overrides name an env: a plain zip does not, and must be told.
+    """
+    data = apply_overrides({}, overrides)
+    return config_from_dict(data) if "id" in data.get("env", {}) else None
 
 
 def _baseline_file(role: str, given: Path | None, folder: Path) -> Path | None:
@@ -118,6 +143,35 @@ def read_task_file(path: Path, config: Config) -> list[Task]:
     return tasks
 
 
+def parse_task(task: str | dict[str, Any] | Task, config: Config) -> Task:
+    """A task of ``config``'s family from a Task, its ``to_dict``, its JSON, or a JSON file.
+
+    Raises:
+        ConfigError: Naming what is wrong (unreadable, another family, a bad field or value).
+    """
+    data: Any = task
+    if isinstance(task, str):
+        text = task
+        if not task.lstrip().startswith("{"):
+            try:
+                text = Path(task).read_text()
+            except OSError as error:
+                raise ConfigError(
+                    f"--task: neither a JSON object nor a readable file: {task!r} "
+                    f"({error.strerror})"
+                ) from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--task: invalid JSON: {error}") from None
+    try:
+        parsed = data if isinstance(data, Task) else task_from_dict(data)
+        valid: Task = family_class(config.env.id).validate_task(parsed)
+        return valid
+    except ValueError as error:
+        raise ConfigError(f"--task: {error}") from None
+
+
 def resolve_evaluation(
     source: str,
     inits: str | None,
@@ -142,7 +196,7 @@ def resolve_evaluation(
     """
     wanted = _parse_inits(inits)
     meta_path, folder, default_out = _meta_file(source)
-    meta = load_policy(meta_path)
+    meta = load_policy(meta_path, base_config(overrides))
     config = config_from_dict(apply_overrides(meta.config.to_dict(), overrides))
     policies: dict[str, PolicyFile | None] = {}
     sources: dict[str, str] = {}
@@ -158,7 +212,10 @@ def resolve_evaluation(
                 )
             continue
         if wanted is None or role in wanted:
-            policies[role], sources[role] = load_policy(path), str(path)
+            policy = load_policy(path, config)
+            if policy.role == "sb3":  # a plain SB3 zip is whatever it is given as
+                policy = dataclasses.replace(policy, role=role, oracle=role == "oracle")
+            policies[role], sources[role] = policy, str(path)
     if wanted is None or "random" in wanted:
         policies["random"], sources["random"] = None, "fresh policy per task"
     check_policies(config, {k: v for k, v in policies.items() if v is not None}, sources)

@@ -20,7 +20,7 @@ from reptile_rl.config import Config, check_env_builds
 from reptile_rl.learners import make_learner
 from reptile_rl.parallel import make_backend, resolve_backend
 from reptile_rl.params import AdamState, Params
-from reptile_rl.policies import PolicyFile, save_policy
+from reptile_rl.policies import PolicyFile, policy_record, save_policy
 from reptile_rl.reptile import MetaState, StepReport, initial_state, meta_learned, meta_step
 from reptile_rl.rundir import RunDir
 from reptile_rl.runlog import RunLog, progress_columns
@@ -135,7 +135,7 @@ class Trainer:
         save_policy(self.run.policy_file("meta"), policy)
         learner = make_learner(self.config)
         try:
-            learner.export(state.theta, self.run.sb3_file("meta"))
+            learner.export(state.theta, self.run.sb3_file("meta"), policy_record(policy))
         finally:
             learner.close()
 

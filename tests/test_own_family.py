@@ -46,7 +46,7 @@ def test_the_family_passes_gymnasium_s_checker(family_dir):
         env.close()
 
 
-def test_train_pretrain_and_evaluate_a_user_family(family_dir, tmp_path, monkeypatch):
+def test_train_pretrain_evaluate_and_adapt_a_user_family(family_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(f"env.id={ENV_ID}")
     run = Trainer(config, tmp_path / "run").learn()
@@ -60,12 +60,21 @@ def test_train_pretrain_and_evaluate_a_user_family(family_dir, tmp_path, monkeyp
     table = (tmp_path / "run" / "eval" / "adaptation.md").read_text()
     assert f"held-out {ENV_ID} tasks" in table and "| pretrained |" in table
     assert "target1d" in (tmp_path / "run" / "eval" / "adaptation.csv").read_text()
+    task = '{"family": "target1d", "target": 0.5}'
+    assert main(["adapt", "run", "--task", task, "--updates", "1", "--out", "adapted"]) == 0
+    rows = (tmp_path / "adapted" / "adaptation.csv").read_text().splitlines()
+    assert rows[0] == "update,env_steps,return,mean_action_return" and len(rows) == 3
 
 
 def test_a_user_family_trains_alike_on_ray(family_dir, tmp_path):
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")
     serial = Trainer(tiny_config(f"env.id={ENV_ID}"), tmp_path / "serial").learn()
-    ray = tiny_config(f"env.id={ENV_ID}", "parallel.backend=ray", "parallel.workers=2")
-    distributed = Trainer(ray, tmp_path / "ray").learn()
+    on_ray = tiny_config(f"env.id={ENV_ID}", "parallel.backend=ray", "parallel.workers=2")
+    started = not ray.is_initialized()
+    try:
+        distributed = Trainer(on_ray, tmp_path / "ray").learn()
+    finally:
+        if started:  # the Ray this test started, not another test's
+            ray.shutdown()
     for name, value in serial.theta.items():
         np.testing.assert_array_equal(distributed.theta[name], value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reptile_rl.envs.base import Task
 from reptile_rl.params import Params
@@ -145,8 +145,14 @@ class Learner(Protocol):
         """Adapt ``theta`` to ``job.task``; the result depends on the arguments only."""
         ...
 
-    def export(self, params: Params, path: Path) -> None:
-        """Write ``params`` as the learner's own SB3 file (``PPO.load`` / ``A2C.load`` opens it)."""
+    def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
+        """Write ``params`` as the learner's own SB3 file (``PPO.load`` / ``A2C.load`` opens it).
+
+        Args:
+            params: The policy parameters.
+            path: The ``.zip`` to write.
+            record: reptile-rl's JSON record to keep inside (see :mod:`reptile_rl.sb3_zip`).
+        """
         ...
 
     def close(self) -> None:

@@ -100,6 +100,27 @@ def set_learning_rate(model: OnPolicyAlgorithm, rate: float) -> None:
     model.lr_schedule = ConstantRate(rate)
 
 
+class PerUpdateRates(BaseCallback):
+    """Sets the learning rate of each training phase: ``rates[k]`` for update ``k``.
+
+    The last rate repeats. For SB3's own ``learn()``: the inner loop's per-update rates.
+    """
+
+    def __init__(self, rates: list[float]) -> None:
+        super().__init__()
+        self.rates = rates
+        self.updates = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # The training phase that follows reads lr_schedule first (_update_learning_rate).
+        rate = self.rates[min(self.updates, len(self.rates) - 1)]
+        self.model.lr_schedule = ConstantRate(rate)
+        self.updates += 1
+
+
 def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:
     """The ``train/...`` values the last training phase recorded."""
     values = model.logger.name_to_value

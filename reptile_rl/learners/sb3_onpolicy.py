@@ -33,6 +33,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
+from reptile_rl import sb3_zip
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
@@ -124,6 +125,11 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
     return to_numpy(policy.state_dict())
 
 
+def load_parameters(model: OnPolicyAlgorithm, params: Params) -> None:
+    """Load parameters into an SB3 model's policy (every name must match)."""
+    model.policy.load_state_dict({name: torch.tensor(value) for name, value in params.items()})
+
+
 def build_model(
     config: Config, oracle: bool = False, inner: InnerConfig | None = None
 ) -> OnPolicyAlgorithm:
@@ -181,9 +187,7 @@ class OnPolicyLearner:
 
     def load(self, params: Params) -> None:
         """Load parameters into the policy (every name must match)."""
-        self.model.policy.load_state_dict(
-            {name: torch.tensor(value) for name, value in params.items()}
-        )
+        load_parameters(self.model, params)
 
     def seed(self, seed: int) -> None:
         """Seed Python, NumPy, torch and the envs."""
@@ -302,15 +306,19 @@ class OnPolicyLearner:
         stats = sb3_hooks.training_statistics(self.model) if recorder is self._training else {}
         return Rollout(recorder.mean_return(), self.model.num_timesteps, seconds, stats)
 
-    def export(self, params: Params, path: Path) -> None:
+    def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
         """Write ``params`` as a standard SB3 zip that ``PPO.load`` (or ``A2C.load``) opens.
 
-        The zip is SB3's format, which pickles some objects: load it only if you trust it.
+        The zip is SB3's format, which pickles some objects: load it with SB3 only if you trust
+        it (reptile-rl reads it without unpickling, :mod:`reptile_rl.sb3_zip`). ``record``, if
+        given, is kept inside as ``reptile_rl.json``.
         """
         self.load(params)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp.zip")
         self.model.save(temporary)
+        if record is not None:
+            sb3_zip.add_record(temporary, record)
         temporary.replace(path)
 
     def close(self) -> None:

@@ -1,0 +1,213 @@
+"""Adapt a meta-policy to one new task: the recipe's last step, for users.
+
+:func:`adapt` takes a source (a run, a policy file, an SB3 zip or a preset's shipped policy),
+runs ``K`` updates of the source's own evaluation settings on the task (its per-update rates,
+its advantage baseline, its episodes per update) and returns an :class:`Adaptation`: the
+returns after each update and the adapted policy, which saves as a plain SB3 zip.
+
+:func:`sb3_adaptation` is the same adaptation for a user who holds an SB3 env: it returns an
+SB3 model and a callback, and SB3's own ``model.learn`` adapts (plain ``PPO.load`` + ``learn``
+does not: it trains with SB3's defaults, not the settings the initialisation was meta-trained
+for; measured in ``benchmarks/sb3_native_adaptation.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from reptile_rl.atomic import atomic_write_text
+from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
+from reptile_rl.envs.base import Task
+from reptile_rl.learners import AdaptJob, initial_parameters, make_learner, sb3_hooks
+from reptile_rl.learners.sb3_onpolicy import (
+    ALGORITHMS,
+    algorithm_kwargs,
+    build_model,
+    load_parameters,
+)
+from reptile_rl.policies import PolicyFile, check_compatible, policy_record, save_policy
+from reptile_rl.seeding import Stream, derive_seed
+from reptile_rl.sources import base_config, load_source, parse_task
+from reptile_rl.vec_env import FiniteHorizon
+
+CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
+
+
+@dataclasses.dataclass
+class Adaptation:
+    """A policy adapted to one task, with its returns after every update.
+
+    Attributes:
+        policy: The adapted policy (its ``config`` holds the settings it was adapted with).
+        task: The task.
+        returns: The stochastic policy's mean return after 0, 1, ..., K updates.
+        mean_action_returns: The same acting on the policy's mean action.
+        rollout_size: Env steps of one update.
+    """
+
+    policy: PolicyFile
+    task: Task
+    returns: list[float]
+    mean_action_returns: list[float]
+    rollout_size: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per update: ``update``, ``env_steps``, ``return``, ``mean_action_return``."""
+        return [
+            {
+                "update": k,
+                "env_steps": k * self.rollout_size,
+                "return": value,
+                "mean_action_return": self.mean_action_returns[k],
+            }
+            for k, value in enumerate(self.returns)
+        ]
+
+    def to_sb3(self, env: VecEnv | None = None) -> OnPolicyAlgorithm:
+        """The adapted policy as an SB3 model of the learner's class (PPO or A2C).
+
+        Args:
+            env: The env to attach (e.g. your own VecEnv of the task); ``None`` keeps a VecEnv
+                of the task built from the configuration.
+        """
+        config = self.policy.config
+        model = build_model(config, self.policy.oracle, config.evaluation_inner())
+        own_env = model.get_env()
+        assert own_env is not None
+        own_env.env_method("set_task", self.task)
+        load_parameters(model, self.policy.params)
+        if env is not None:
+            model.set_env(env)
+        return model
+
+    def save(self, out_dir: str | Path) -> list[Path]:
+        """Write ``policy.zip`` (plain SB3), ``policy.safetensors`` and ``adaptation.csv``.
+
+        Raises:
+            ConfigError: If ``out_dir`` exists and is not empty (nothing is written).
+        """
+        out = Path(out_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--out: {out} already exists; choose a new directory")
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "policy.zip", out / "policy.safetensors", out / "adaptation.csv"]
+        config = self.policy.config
+        learner = make_learner(config, self.policy.oracle, config.evaluation_inner())
+        try:
+            learner.export(self.policy.params, paths[0], policy_record(self.policy))
+        finally:
+            learner.close()
+        save_policy(paths[1], self.policy)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows())
+        atomic_write_text(paths[2], buffer.getvalue())
+        return paths
+
+
+def adaptation_config(policy: PolicyFile, overrides: Sequence[str] = ()) -> Config:
+    """The source's configuration with ``key=value`` overrides (e.g. ``evaluation.updates=1``)."""
+    return config_from_dict(apply_overrides(policy.config.to_dict(), list(overrides)))
+
+
+def resolve_source(source: str | Path | PolicyFile, base: Config | None = None) -> PolicyFile:
+    """A policy from anything :func:`~reptile_rl.sources.load_source` takes, or a PolicyFile."""
+    return source if isinstance(source, PolicyFile) else load_source(source, base)
+
+
+def adapt(
+    source: str | Path | PolicyFile,
+    task: Task | dict[str, Any] | str,
+    updates: int | None = None,
+    episodes: int | None = None,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+) -> Adaptation:
+    """Adapt a meta-policy to ``task`` with the source's own evaluation settings.
+
+    Args:
+        source: A run directory, a checkpoint or policy file, an SB3 ``.zip`` (a plain one
+            needs ``env.id=...`` in ``overrides``), a preset name (its shipped meta-policy), or
+            a loaded :class:`~reptile_rl.policies.PolicyFile`.
+        task: A task of the source's family: a ``Task``, its ``to_dict()``, its JSON, or the
+            path of a JSON file.
+        updates: Updates to run; ``None``: the source's ``evaluation.updates``. 0 returns the
+            initialisation unchanged (measured on the task).
+        episodes: Episodes per update; ``None``: the source's ``evaluation.episodes``.
+        seed: Seeds every random draw of the adaptation.
+        overrides: ``key=value`` overrides of the source's configuration.
+
+    Returns:
+        The adapted policy and its returns after every update.
+
+    Raises:
+        ConfigError: For a task of another family, bad values or overrides.
+        CheckpointError: For an unreadable or incompatible source.
+    """
+    settings = (("updates", updates), ("episodes", episodes))
+    extra = [f"evaluation.{key}={value}" for key, value in settings if value is not None]
+    base = base_config(list(overrides))
+    policy = resolve_source(source, base)
+    config = adaptation_config(policy, [*overrides, *extra])
+    if seed < 0:
+        raise ConfigError(f"--seed: must be a non-negative integer, got {seed}")
+    the_task = parse_task(task, config)
+    check_compatible(initial_parameters(config, 0, policy.oracle), policy.params, str(source))
+    inner = config.evaluation_inner()
+    learner = make_learner(config, policy.oracle, inner)
+    try:
+        job = AdaptJob(
+            the_task,
+            derive_seed(seed, Stream.USER_ADAPTATION),
+            config.evaluation.updates,
+            measure_final=True,
+            measure_mean_action=True,
+        )
+        result = learner.adapt(policy.params, job)
+    finally:
+        learner.close()
+    info = {"task": the_task.to_dict(), "updates": config.evaluation.updates, "seed": seed}
+    adapted = PolicyFile(result.params, config, "adapted", policy.oracle, info)
+    return Adaptation(
+        adapted, the_task, result.returns, result.mean_action_returns, learner.rollout_size
+    )
+
+
+def sb3_adaptation(
+    source: str | Path | PolicyFile, env: VecEnv, overrides: Sequence[str] = ()
+) -> tuple[OnPolicyAlgorithm, CallbackList]:
+    """An SB3 model on your env, set up to adapt as :func:`adapt` does, and its callback.
+
+    ``model.learn(K * model.n_steps * env.num_envs, callback=callback)`` then runs K updates
+    of the source's evaluation settings (plain gradient steps with its per-update rates, its
+    advantage baseline); ``env.num_envs`` is the episodes per update.
+
+    Args:
+        source: As for :func:`adapt`.
+        env: A VecEnv of the task (set the task on it first).
+        overrides: ``key=value`` overrides of the source's configuration.
+    """
+    policy = resolve_source(source, base_config(list(overrides)))
+    config = adaptation_config(policy, overrides)
+    inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
+    if not inner.bootstrap_time_limit:
+        env = FiniteHorizon(env)
+    model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
+    load_parameters(model, policy.params)
+    rates = list(inner.update_learning_rates) or [inner.learning_rate]
+    linear = config.horizon() if inner.advantage_baseline == "linear" else None
+    # The linear baseline first: it rewrites the rollout's advantages at the rollout's end.
+    callback = CallbackList(
+        [sb3_hooks.EpisodeReturns(False, linear), sb3_hooks.PerUpdateRates(rates)]
+    )
+    return model, callback
