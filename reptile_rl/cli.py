@@ -46,6 +46,18 @@ def _options_epilog() -> str:
     return "\n".join(lines)
 
 
+def _add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE``, repeatable: overrides of a configuration."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser, preset_required: bool = True) -> None:
     parser.add_argument(
         "preset",
@@ -53,13 +65,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser, preset_required: bool
         metavar="PRESET_OR_YAML",
         help=f"a preset ({', '.join(preset_names())}) or a YAML file",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration key, e.g. inner.learning_rate=0.01",
+    _add_set_argument(
+        parser,
+        "override a configuration key, e.g. inner.learning_rate=0.01",
     )
     parser.add_argument("--seed", type=int, default=None, help="run seed (overrides the preset)")
     parser.add_argument("--out", type=Path, default=None, help="output directory")
@@ -239,13 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="oracle baseline: a `reptile-rl pretrain --oracle` run or policy file",
     )
-    evaluate_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration key, e.g. "
+    _add_set_argument(
+        evaluate_parser,
+        "override a configuration key, e.g. "
         "evaluation.inner={learning_rate: 0.01} or parallel.workers=2",
     )
     evaluate_parser.add_argument(
@@ -292,13 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     adapt_parser.add_argument(
         "--out", type=Path, default=None, help="a new output folder (runs/<name>-adapted-...)"
     )
-    adapt_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the source's configuration, e.g. "
+    _add_set_argument(
+        adapt_parser,
+        "override the source's configuration, e.g. "
         "evaluation.inner={update_learning_rates: [0.05]}; env.id=... for a plain SB3 zip",
     )
     adapt_parser.set_defaults(handler=_adapt)
@@ -309,13 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_parser.add_argument("source", metavar="SOURCE", help="as for adapt")
     export_parser.add_argument("--out", type=Path, required=True, help="the new .zip file")
-    export_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="env.id=... for a plain SB3 zip",
+    _add_set_argument(
+        export_parser,
+        "env.id=... for a plain SB3 zip",
     )
     export_parser.set_defaults(handler=_export)
 
