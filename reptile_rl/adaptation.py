@@ -6,9 +6,11 @@ its advantage baseline, its episodes per update) and returns an :class:`Adaptati
 returns after each update and the adapted policy, which saves as a plain SB3 zip.
 
 :func:`sb3_adaptation` is the same adaptation for a user who holds an SB3 env: it returns an
-SB3 model and a callback, and SB3's own ``model.learn`` adapts (plain ``PPO.load`` + ``learn``
-does not: it trains with SB3's defaults, not the settings the initialisation was meta-trained
-for; measured in ``benchmarks/sb3_native_adaptation.py``).
+SB3 model and a callback, and SB3's own ``model.learn`` adapts. Plain ``PPO.load`` + ``learn``
+barely does: it keeps the zip's plain gradient step but takes the meta-initialised critic as
+the advantage baseline and one rate for every update, not the per-rollout linear baseline and
+the per-update rates the initialisation was meta-trained for (measured in
+``benchmarks/sb3_native_adaptation.py``: -27 against -2 after 3 updates).
 """
 
 from __future__ import annotations
