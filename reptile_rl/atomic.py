@@ -12,6 +12,17 @@ import tempfile
 from pathlib import Path
 
 
+def _process_umask() -> int:
+    # os.umask both sets and returns; read it once, at import, before any threads write files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()
+"""What ``open()`` would give a new file; ``mkstemp`` alone gives 0600 (issue 21)."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename).
 
@@ -21,6 +32,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()

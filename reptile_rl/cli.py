@@ -1,4 +1,4 @@
-"""The ``reptile-rl`` command: train, pretrain, evaluate, adapt, export, plot, envs.
+"""The ``reptile-rl`` command: config, train, pretrain, evaluate, adapt, export, plot, envs.
 
 User errors (bad configuration, missing or corrupt files) print one line and exit with code 2;
 nothing below this module parses arguments or prints for people.
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from reptile_rl import __version__
 from reptile_rl.adaptation import adapt, adaptation_config
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import ConfigError, iter_options, load_config, preset_names
+from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_task_type
 from reptile_rl.learners import make_learner
@@ -40,7 +41,10 @@ class UserError(Exception):
 
 
 def _options_epilog() -> str:
-    lines = ["configuration keys for --set (default: help):"]
+    lines = [
+        "configuration keys for --set (built-in default: help). A preset sets many of them "
+        "to other values: `reptile-rl config PRESET` prints the values a run of it uses.",
+    ]
     for key, default, help_text in iter_options():
         lines.append(f"  {key} = {default!r}: {help_text}")
     return "\n".join(lines)
@@ -74,6 +78,10 @@ def _add_config_arguments(parser: argparse.ArgumentParser, preset_required: bool
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _config(args: argparse.Namespace) -> None:
+    print(config_to_yaml(load_config(args.preset, args.overrides, args.seed)), end="")
+
+
 def _train(args: argparse.Namespace) -> None:
     if args.resume is not None:
         if args.preset is not None or args.overrides or args.seed is not None or args.out:
@@ -81,10 +89,23 @@ def _train(args: argparse.Namespace) -> None:
                 "--resume continues a run with its saved configuration; "
                 "give no PRESET_OR_YAML, --set, --seed or --out with it"
             )
-        trainer = Trainer.resume(args.resume, progress=not args.no_progress)
+        trainer = Trainer.resume(args.resume, not args.no_progress, args.iterations)
+        if trainer.finished():
+            iterations = trainer.config.outer.iterations
+            print(
+                f"run {trainer.run_dir} is finished ({iterations} iterations); nothing to do. "
+                f"To train on: reptile-rl train --resume {trainer.run_dir} --iterations N "
+                f"(N > {iterations})"
+            )
+            return
     else:
         if args.preset is None:
             raise UserError("give a PRESET_OR_YAML to train, or --resume RUN_DIR")
+        if args.iterations is not None:
+            raise UserError(
+                "--iterations extends a run with --resume; for a new run use "
+                "--set outer.iterations=N"
+            )
         config = load_config(args.preset, args.overrides, args.seed)
         trainer = Trainer(config, args.out, progress=not args.no_progress)
     trainer.learn()
@@ -176,7 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reptile-rl``."""
     parser = argparse.ArgumentParser(prog="reptile-rl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"reptile-rl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    config = commands.add_parser(
+        "config",
+        help="print the resolved configuration of a preset or YAML file, as YAML",
+        epilog=_options_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config.add_argument(
+        "preset", metavar="PRESET_OR_YAML", help=f"a preset ({', '.join(preset_names())}) or YAML"
+    )
+    _add_set_argument(config, "override a configuration key, e.g. inner.learning_rate=0.01")
+    config.add_argument("--seed", type=int, default=None, help="run seed (overrides the preset)")
+    config.set_defaults(handler=_config)
 
     train = commands.add_parser(
         "train",
@@ -191,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="RUN_DIR",
         help="continue a run from its latest checkpoint",
+    )
+    train.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --resume: extend the run to N meta-iterations in all; the new iterations "
+        "anneal eps as a run of N iterations would at those iterations",
     )
     train.set_defaults(handler=_train)
 

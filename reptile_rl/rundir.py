@@ -132,9 +132,13 @@ class RunDir:
             )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.config_file, config_to_yaml(config))
+            self.write_config(config)
         except OSError as error:
             raise ConfigError(f"--out: cannot write to {self.path}: {error.strerror}") from None
+
+    def write_config(self, config: Config) -> None:
+        """Rewrite ``config.yaml`` (atomically), e.g. for a run extended to more iterations."""
+        atomic_write_text(self.config_file, config_to_yaml(config))
 
     def read_config(self) -> Config:
         """The run's configuration.

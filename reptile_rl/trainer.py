@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from reptile_rl import checkpoint
-from reptile_rl.config import Config, check_env_builds
+from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
 from reptile_rl.learners import make_learner
 from reptile_rl.parallel import make_backend, resolve_backend
 from reptile_rl.params import AdamState, Params
@@ -69,18 +69,45 @@ class Trainer:
         return self.state.theta
 
     @classmethod
-    def resume(cls, run_dir: str | Path, progress: bool = False) -> Trainer:
+    def resume(
+        cls, run_dir: str | Path, progress: bool = False, iterations: int | None = None
+    ) -> Trainer:
         """Continue a run from its latest valid checkpoint.
 
         The final parameters are bit-identical to those of an uninterrupted run.
 
+        Args:
+            run_dir: The run.
+            progress: Show a progress bar.
+            iterations: Extend the run to this many meta-iterations in all (its
+                ``config.yaml`` is rewritten). The new iterations use the eps of a run
+                configured with ``iterations`` from the start, at those iterations; the
+                iterations already run keep theirs.
+
         Raises:
-            ConfigError: If ``run_dir`` holds no run.
+            ConfigError: If ``run_dir`` holds no run, or ``iterations`` is not more than the
+                iterations the run has done.
             CheckpointError: If it holds no readable checkpoint.
         """
-        trainer = cls(RunDir(run_dir).read_config(), run_dir, progress=progress)
+        run = RunDir(run_dir)
+        trainer = cls(run.read_config(), run_dir, progress=progress)
         trainer.state = trainer._load_latest()
+        if iterations is not None:
+            done = trainer.state.iteration
+            if iterations <= done:
+                raise ConfigError(
+                    f"--iterations: the run has done {done} iterations; give more, got {iterations}"
+                )
+            values = trainer.config.to_dict()
+            values["outer"]["iterations"] = iterations
+            trainer.config = config_from_dict(values)
+            run.write_config(trainer.config)
         return trainer
+
+    def finished(self) -> bool:
+        """Whether the run has done every iteration and written its meta-policy."""
+        done = self.state is not None and self.state.iteration >= self.config.outer.iterations
+        return done and self.run.policy_file("meta").is_file()
 
     def learn(self) -> Trainer:
         """Meta-train until ``outer.iterations``; return ``self`` (see ``run_dir``, ``theta``).
@@ -90,6 +117,8 @@ class Trainer:
             TrainingError: If most of a meta-batch fails.
         """
         config = self.config
+        if self.finished():
+            return self  # touch nothing: a finished run's files stay as they are
         if self.state is None:
             check_env_builds(config)
             self.run.create(config)

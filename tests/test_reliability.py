@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -456,3 +457,17 @@ def test_sigkill_at_random_points_then_resume(tmp_path, uninterrupted):
         assert kills < 30
     assert kills >= 1
     assert_same(theta_of(run), uninterrupted)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    # Like open(): a new file gets 0666 minus the umask (mkstemp alone gives 0600), and a
+    # rewrite keeps that mode.
+    from reptile_rl import atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = tmp_path / "file.txt"
+    atomic.atomic_write_text(path, "one")
+    atomic.atomic_write_text(path, "two")
+    assert path.read_text() == "two"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
