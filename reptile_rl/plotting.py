@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
+import numpy as np
 
 from reptile_rl.evaluation import Evaluation
 
@@ -20,36 +22,37 @@ _COLOURS = {
 }
 
 
-def plot_adaptation(
-    evaluation: Evaluation, path: Path, reference: dict[str, list[float]] | None = None
+def _draw_curves(
+    axes: Any,
+    evaluation: Evaluation,
+    reference: dict[str, list[float]],
+    first_update: int,
+    legend: bool,
 ) -> None:
-    """Return vs learner updates, one line per init with its 95% CI band; the oracle as a line.
-
-    Args:
-        evaluation: The measured returns.
-        path: Output PNG.
-        reference: Published curves to draw thin and dotted (e.g. MAML's), name -> returns.
-    """
-    config = evaluation.config
-    updates = list(range(config.evaluation.updates + 1))
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    """Every init's mean (with its interval band where n > 1), the oracle, the references."""
+    updates = evaluation.config.evaluation.updates
+    xs = list(range(first_update, updates + 1))
     for init, curve in evaluation.summaries().items():
         colour = _COLOURS.get(init)
-        means = [s.mean for s in curve]
-        lows = [s.low for s in curve]
-        highs = [s.high for s in curve]
         if init == "oracle":
-            axes.axhline(means[0], color=colour, linestyle="--", label=f"oracle ({means[0]:.1f})")
-            axes.axhspan(lows[0], highs[0], color=colour, alpha=0.1)
+            oracle = curve[0]
+            axes.axhline(
+                oracle.mean, color=colour, linestyle="--", label=f"oracle ({oracle.mean:.1f})"
+            )
+            if oracle.n > 1:
+                axes.axhspan(oracle.low, oracle.high, color=colour, alpha=0.1)
             continue
-        axes.plot(updates[: len(means)], means, marker="o", color=colour, label=init)
-        axes.fill_between(updates[: len(means)], lows, highs, color=colour, alpha=0.2)
-    for name, values in (reference or {}).items():
-        shown = values[: len(updates)]
+        shown = curve[first_update:]
+        axes.plot(xs[: len(shown)], [s.mean for s in shown], marker="o", color=colour, label=init)
+        if all(s.n > 1 for s in shown):
+            lows, highs = [s.low for s in shown], [s.high for s in shown]
+            axes.fill_between(xs[: len(shown)], lows, highs, color=colour, alpha=0.2)
+    for name, values in reference.items():
+        shown_values = values[first_update : updates + 1]
         colour = _COLOURS.get("meta" if name == "MAML" else name, "black")
         axes.plot(
-            range(len(shown)),
-            shown,
+            range(first_update, first_update + len(shown_values)),
+            shown_values,
             linestyle=":",
             marker="x",
             linewidth=1,
@@ -57,23 +60,103 @@ def plot_adaptation(
             alpha=0.6,
             label=f"{name} (published)",
         )
-    axes.set_xticks(updates)
-    axes.set_xlabel(f"{config.evaluation_inner().algorithm.upper()} updates on the new task")
-    axes.set_ylabel(f"mean return ({config.evaluation.episodes} episodes)")
-    axes.set_title(
-        f"Adaptation on {len(evaluation.tasks)} held-out tasks: {config.env.id}\n"
-        "mean over tasks with 95% confidence interval",
-        fontsize=10,
-    )
+    axes.set_xticks(xs)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right", ncol=2)
+    if legend:
+        axes.legend(fontsize=7, loc="lower right", ncol=2)
+
+
+def _zoom(axes: Any, evaluation: Evaluation, reference: dict[str, list[float]]) -> None:
+    """Limit the y-axis to meta, the oracle and MAML after adaptation; mark what falls below."""
+    summaries = evaluation.summaries()
+    focus: list[float] = []
+    for init in ("meta", "oracle"):
+        for s in summaries.get(init, [])[1 if init == "meta" else 0 :]:
+            focus += [s.mean] + ([s.low, s.high] if s.n > 1 else [])
+    focus += reference.get("MAML", [])[1:] + reference.get("oracle", [])
+    focus = [v for v in focus if np.isfinite(v)]
+    if not focus:
+        return
+    low, high = min(focus), max(focus)
+    pad = max(0.08 * (high - low), 0.5)
+    bottom, top = low - pad, high + pad
+    axes.set_ylim(bottom, top)
+    for update in range(1, evaluation.config.evaluation.updates + 1):
+        below = [
+            (init, curve[update].mean)
+            for init, curve in summaries.items()
+            if init != "oracle" and len(curve) > update and curve[update].mean < bottom
+        ]
+        for index, (init, mean) in enumerate(below):
+            # Side by side when several inits fall below at the same update.
+            shift = (index - (len(below) - 1) / 2) * 26
+            colour = _COLOURS.get(init, "black")
+            axes.annotate(
+                f"{mean:.0f}",
+                (update, bottom),
+                xytext=(shift, 14),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+                color=colour,
+                arrowprops={"arrowstyle": "->", "color": colour},
+            )
+
+
+def plot_adaptation(
+    evaluation: Evaluation, path: Path, reference: dict[str, list[float]] | None = None
+) -> None:
+    """Return vs learner updates: every init, and a second panel zoomed on the adapted meta-init.
+
+    The left panel shows every init's mean with its 95% interval band (none for one task) and
+    the oracle as a line. The right panel shows updates 1 onwards with the y-axis set by the
+    meta-init, the oracle and MAML's published curve, so that -3 and -2 can be told apart;
+    what falls below it (a badly adapted baseline) is marked at the bottom with its value.
+
+    Args:
+        evaluation: The measured returns.
+        path: Output PNG.
+        reference: Published curves to draw thin and dotted (e.g. MAML's), name -> returns.
+    """
+    config = evaluation.config
+    reference = reference or {}
+    zoom = config.evaluation.updates > 0 and "meta" in evaluation.returns
+    figure, panels = plt.subplots(
+        1, 2 if zoom else 1, figsize=(11 if zoom else 7, 4.5), dpi=120, squeeze=False
+    )
+    algorithm = config.evaluation_inner().algorithm.upper()
+    tasks = len(evaluation.tasks)
+    band = "mean over tasks with 95% confidence interval" if tasks > 1 else "one task: no interval"
+    noun = "task" if tasks == 1 else "tasks"
+    figure.suptitle(f"Adaptation on {tasks} held-out {noun}: {config.env.id}\n{band}", fontsize=10)
+    _draw_curves(panels[0][0], evaluation, reference, 0, legend=True)
+    panels[0][0].set_title("every initialisation", fontsize=9)
+    panels[0][0].set_xlabel(f"{algorithm} updates on the new task")
+    panels[0][0].set_ylabel(f"mean return ({config.evaluation.episodes} episodes, stochastic)")
+    if zoom:
+        _draw_curves(panels[0][1], evaluation, reference, 1, legend=False)
+        _zoom(panels[0][1], evaluation, reference)
+        panels[0][1].set_title("after adaptation, zoomed on meta, oracle and MAML", fontsize=9)
+        panels[0][1].set_xlabel(f"{algorithm} updates on the new task")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
 
+def _smoothed(values: list[float], window: int) -> list[float]:
+    """Trailing moving average (shorter at the start)."""
+    sums = np.cumsum([0.0, *values])
+    return [
+        float((sums[i + 1] - sums[max(0, i + 1 - window)]) / (i + 1 - max(0, i + 1 - window)))
+        for i in range(len(values))
+    ]
+
+
 def plot_training(progress_csv: Path, path: Path) -> None:
     """Meta-training curves: the return before adaptation and after each inner update.
+
+    Each curve is drawn raw (thin) and as a moving average (bold); the y-axis is set by the
+    iterations after the first, whose untrained returns would otherwise squash the rest.
 
     Raises:
         ValueError: If the file has no rows or no ``return_*`` columns.
@@ -87,15 +170,36 @@ def plot_training(progress_csv: Path, path: Path) -> None:
     if not columns:
         raise ValueError(f"{progress_csv}: no return columns")
     x = [int(row[counter]) for row in rows]
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for column in columns:
+    window = max(1, len(rows) // 10)
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    shown: list[float] = []
+    for index, column in enumerate(columns):
         label = column.replace("return_", "").replace("_", " ")
-        axes.plot(x, [float(row[column]) for row in rows], label=label, linewidth=1.2)
+        values = [float(row[column]) for row in rows]
+        colour = f"C{index}"
+        axes.plot(x, values, linewidth=0.6, alpha=0.35, color=colour)
+        # The untrained first iteration stays out of the average (its outliers would drag it).
+        start = 1 if len(values) > 1 else 0
+        smooth = _smoothed(values[start:], window)
+        axes.plot(x[start:], smooth, linewidth=1.8, color=colour, label=label)
+        shown += values[start:]
+    low, high = float(np.percentile(shown, 1)), float(max(shown))
+    pad = max(0.05 * (high - low), 0.5)
+    axes.set_ylim(low - pad, high + pad)
     axes.set_xlabel(counter.replace("_", " "))
     axes.set_ylabel("mean episodic return over the meta-batch")
     axes.set_title(f"Training curves: {progress_csv.parent.name}", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    smoothing = f"mean of the last {window} iterations" if window > 1 else "raw"
+    axes.legend(fontsize=8, loc="center right", title=f"{smoothing}; faint: raw", title_fontsize=7)
+    figure.text(
+        0.01,
+        0.01,
+        "Training adapts with the inner settings (one rate for every update); evaluate uses\n"
+        "evaluation.inner (e.g. per-update rates) on held-out tasks, so its returns differ.",
+        fontsize=7,
+        color="dimgrey",
+    )
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     figure.savefig(path)
     plt.close(figure)

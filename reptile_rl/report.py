@@ -29,7 +29,9 @@ def _fmt(value: float) -> str:
 
 
 def _interval(summary: Summary) -> str:
-    """A table cell: ``mean [low, high]``."""
+    """A table cell: ``mean [low, high]``, or ``mean (n=1)`` where one value has no interval."""
+    if summary.n < 2:
+        return f"{_fmt(summary.mean)} (n={summary.n})"
     return f"{_fmt(summary.mean)} [{_fmt(summary.low)}, {_fmt(summary.high)}]"
 
 

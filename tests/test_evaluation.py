@@ -215,3 +215,21 @@ def test_paired_differences_known_answer():
     assert curve[1].low == pytest.approx(3.0 - 12.7062, abs=1e-3)
     assert "| meta - pretrained | 0.00 [" in to_markdown(evaluation)
     assert "oracle" not in evaluation.paired_differences()
+
+
+def test_one_task_tables_say_n_1_not_nan():
+    config = tiny_config("evaluation.updates=1", "evaluation.episodes=4")
+    evaluation = Evaluation(
+        config, [None], {"meta": [[-10.0, -4.0]], "random": [[-9.0, -8.0]]}, 400
+    )
+    table = to_markdown(evaluation)
+    assert "| meta | -10.00 (n=1) | -4.00 (n=1) |" in table
+    assert "| meta - random | -1.00 (n=1) | 4.00 (n=1) |" in table
+    assert "nan" not in table
+
+
+def test_training_curves_are_smoothed_after_the_first_iteration():
+    from reptile_rl.plotting import _smoothed
+
+    assert _smoothed([1.0, 2.0, 3.0, 4.0], 2) == [1.0, 1.5, 2.5, 3.5]
+    assert _smoothed([5.0], 3) == [5.0]
