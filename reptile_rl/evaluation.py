@@ -54,6 +54,19 @@ class Evaluation:
     rollout_size: int
     mean_action_returns: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
 
+    def describe_tasks(self) -> str:
+        """``"40 held-out tasks"``, or what else they are (``--task-file`` tasks may be train).
+
+        Tasks of the test split are held out; a family whose splits are not disjoint (a few
+        tasks, e.g. two directions) holds none out, as in MAML's evaluation.
+        """
+        count = len(self.tasks)
+        noun = "task" if count == 1 else "tasks"
+        training = sum(not task.in_split("test") for task in self.tasks)
+        if training:
+            return f"{count} {noun} ({training} of the train split, not held out)"
+        return f"{count} held-out {noun}"
+
     def summaries(self, mean_action: bool = False) -> dict[str, list[Summary]]:
         """Mean and 95% confidence interval over tasks, per init and update.
 

@@ -127,8 +127,8 @@ def plot_adaptation(
     algorithm = config.evaluation_inner().algorithm.upper()
     tasks = len(evaluation.tasks)
     band = "mean over tasks with 95% confidence interval" if tasks > 1 else "one task: no interval"
-    noun = "task" if tasks == 1 else "tasks"
-    figure.suptitle(f"Adaptation on {tasks} held-out {noun}: {config.env.id}\n{band}", fontsize=10)
+    title = f"Adaptation on {evaluation.describe_tasks()}: {config.env.id}\n{band}"
+    figure.suptitle(title, fontsize=10)
     _draw_curves(panels[0][0], evaluation, reference, 0, legend=True)
     panels[0][0].set_title("every initialisation", fontsize=9)
     panels[0][0].set_xlabel(f"{algorithm} updates on the new task")

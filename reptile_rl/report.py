@@ -117,7 +117,7 @@ def to_markdown(evaluation: Evaluation) -> str:
             for (init, curve), pad in zip(summaries.items(), padding, strict=True)
         ]
 
-    lines = [f"# Adaptation on {len(evaluation.tasks)} held-out {config.env.id} tasks"]
+    lines = [f"# Adaptation on {evaluation.describe_tasks()} of {config.env.id}"]
     lines += table(
         f"Mean return over tasks [95% CI] after k {config.evaluation_inner().algorithm.upper()} "
         f"updates of {config.evaluation.episodes} "

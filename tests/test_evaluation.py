@@ -10,6 +10,7 @@ import pytest
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
 from reptile_rl.cli import main
+from reptile_rl.envs import NavigationTask
 from reptile_rl.evaluation import Evaluation
 from reptile_rl.policies import load_policy
 from reptile_rl.pretrain import Pretrainer
@@ -17,6 +18,7 @@ from reptile_rl.report import to_markdown
 from reptile_rl.trainer import Trainer
 
 EVAL = ["--tasks", "3", "--updates", "2", "--episodes", "4"]
+TEST_TASKS = NavigationTask.split_list("test", 2)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
 
 def test_markdown_table_known_answer():
     config = tiny_config("evaluation.updates=1", "evaluation.episodes=4")
-    evaluation = Evaluation(config, [None, None], {"meta": [[-10.0, -4.0], [-20.0, -6.0]]}, 400)
+    evaluation = Evaluation(config, TEST_TASKS[:2], {"meta": [[-10.0, -4.0], [-20.0, -6.0]]}, 400)
     table = to_markdown(evaluation)
     # n = 2: half width = t(0.975, 1) * std / sqrt(2) = 12.7062 * 7.0711 / 1.4142 = 63.53.
     assert "| meta | -15.00 [-78.53, 48.53] | -5.00 [-17.71, 7.71] |" in table
@@ -209,7 +211,7 @@ def test_paired_differences_known_answer():
         "pretrained": [[-11.0, -6.0], [-19.0, -10.0]],
         "oracle": [[-1.0], [-2.0]],
     }
-    evaluation = Evaluation(config, [None, None], returns, 400)
+    evaluation = Evaluation(config, TEST_TASKS[:2], returns, 400)
     (curve,) = evaluation.paired_differences().values()
     assert [s.mean for s in curve] == [0.0, 3.0]
     assert curve[1].low == pytest.approx(3.0 - 12.7062, abs=1e-3)
@@ -220,7 +222,7 @@ def test_paired_differences_known_answer():
 def test_one_task_tables_say_n_1_not_nan():
     config = tiny_config("evaluation.updates=1", "evaluation.episodes=4")
     evaluation = Evaluation(
-        config, [None], {"meta": [[-10.0, -4.0]], "random": [[-9.0, -8.0]]}, 400
+        config, TEST_TASKS[:1], {"meta": [[-10.0, -4.0]], "random": [[-9.0, -8.0]]}, 400
     )
     table = to_markdown(evaluation)
     assert "| meta | -10.00 (n=1) | -4.00 (n=1) |" in table
@@ -233,3 +235,12 @@ def test_training_curves_are_smoothed_after_the_first_iteration():
 
     assert _smoothed([1.0, 2.0, 3.0, 4.0], 2) == [1.0, 1.5, 2.5, 3.5]
     assert _smoothed([5.0], 3) == [5.0]
+
+
+def test_tasks_of_the_train_split_are_not_called_held_out():
+    config = tiny_config("evaluation.updates=0")
+    train = NavigationTask.split_list("train", 1)
+    assert Evaluation(config, TEST_TASKS, {}, 400).describe_tasks() == "2 held-out tasks"
+    mixed = Evaluation(config, [*TEST_TASKS[:1], *train], {"meta": [[-1.0], [-2.0]]}, 400)
+    assert mixed.describe_tasks() == "2 tasks (1 of the train split, not held out)"
+    assert "held-out" not in to_markdown(mixed).splitlines()[0]

@@ -58,7 +58,7 @@ def test_train_pretrain_evaluate_and_adapt_a_user_family(family_dir, tmp_path, m
     args = ["evaluate", "run", "--pretrained", "pre", "--tasks", "3", "--updates", "1"]
     assert main([*args, "--episodes", "4"]) == 0
     table = (tmp_path / "run" / "eval" / "adaptation.md").read_text()
-    assert f"held-out {ENV_ID} tasks" in table and "| pretrained |" in table
+    assert f"3 held-out tasks of {ENV_ID}" in table and "| pretrained |" in table
     assert "target1d" in (tmp_path / "run" / "eval" / "adaptation.csv").read_text()
     task = '{"family": "target1d", "target": 0.5}'
     assert main(["adapt", "run", "--task", task, "--updates", "1", "--out", "adapted"]) == 0
