@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -150,6 +151,10 @@ class RayBackend:
     """
 
     def __init__(self, workers: int, address: str | None = None) -> None:
+        _quiet_token_notice()
+        if address is not None:
+            _check_reachable(address)
+            _use_token_if_available()
         import ray
 
         if not ray.is_initialized():
@@ -162,7 +167,16 @@ class RayBackend:
                 init_args["num_cpus"] = workers
             else:
                 init_args["address"] = address
-            ray.init(**init_args)
+            try:
+                ray.init(**init_args)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                if address is None:
+                    raise
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+                raise ClusterError(
+                    f"parallel.address: cannot join the Ray cluster at {address}: {reason}; "
+                    f"{_CLUSTER_HINT}"
+                ) from None
         self._ray = ray
         options: dict[str, Any] = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": -1}
         if address is None:
@@ -197,17 +211,114 @@ class RayBackend:
                 ref = actor.adapt.remote(spec_ref, theta_refs[next_job], jobs[next_job], state_ref)
                 pending[ref] = (next_job, actor)
                 next_job += 1
-            (done,), _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=_HEALTH_CHECK_SECONDS)
+            if not ready:
+                self._check_cluster()
+                continue
+            (done,) = ready
             index, actor = pending.pop(done)
-            results[index] = ray.get(done)
+            try:
+                results[index] = ray.get(done)
+            except ray.exceptions.RayError as error:
+                # Tasks catch their own failures (_Learners.adapt): this is Ray's, not a task's.
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+                message = f"the Ray cluster failed: {type(error).__name__}: {reason}"
+                raise ClusterLostError(message) from error
             idle.append(actor)
         return [result for result in results if result is not None]
+
+    def _check_cluster(self) -> None:
+        """Raise :class:`ClusterLostError` if no Ray node is alive any more.
+
+        Ray restarts actors and re-runs their calls on another node, so a lost node is
+        survived; with no node left it would wait for one forever (issue 21).
+        """
+        try:
+            nodes: list[dict[str, Any]] = self._ray.nodes()  # type: ignore[no-untyped-call]
+            alive = [node for node in nodes if node.get("Alive")]
+        except Exception as error:  # the head (GCS) itself does not answer
+            raise ClusterLostError(f"the Ray cluster's head does not answer: {error}") from error
+        if not alive:
+            raise ClusterLostError("the Ray cluster has no live node left (its raylets are gone)")
 
     def close(self) -> None:
         """Stop the actors (Ray itself stays up for the process)."""
         for actor in self.actors:
-            self._ray.kill(actor)
+            try:
+                self._ray.kill(actor)
+            except self._ray.exceptions.RayError:  # the cluster is gone: nothing to stop
+                logger.warning("could not stop a Ray actor; the cluster may be gone")
         self.actors = []
+
+
+_HEALTH_CHECK_SECONDS = 10.0
+"""How long to wait for a result before checking that the cluster still has a live node."""
+
+_CLUSTER_HINT = (
+    "start the head with `ray start --head --port=6379` and give its address (host:6379, or "
+    "auto on the head), or check the address and firewall"
+)
+
+
+class ClusterError(ConfigError):
+    """The configured Ray cluster cannot be reached or joined (before any work starts)."""
+
+
+class ClusterLostError(RuntimeError):
+    """The Ray cluster failed during the run (a node, its raylet or the head is gone)."""
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, with the likely fix, if nothing answers at a ``host:port`` address.
+
+    ``auto`` (the cluster on this machine) is left to Ray.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(
+            f"parallel.address: expected auto, host:port or ray://host:port, got {address!r}"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ClusterError(
+            f"parallel.address: nothing answers at {address} ({reason}); {_CLUSTER_HINT}"
+        ) from None
+
+
+def _use_token_if_available() -> None:
+    """Authenticate to a cluster by an explicit address as Ray does for ``auto``.
+
+    A head started by ``ray start`` uses token authentication when a token exists
+    (``~/.ray/auth_token``, as on the head node itself); Ray's driver enables it on its own only
+    for ``auto``, so a driver given the head's address was refused (issue 21). This calls the
+    step Ray takes for ``auto`` (checked against Ray 2.60; it also refreshes Ray's cached
+    configuration, which setting ``RAY_AUTH_MODE`` after Ray's import would not). On another
+    machine, put the head's token (``ray get-auth-token`` there) in ``~/.ray/auth_token`` or
+    ``RAY_AUTH_TOKEN``.
+    """
+    try:
+        from ray._private.authentication import authentication_token_setup
+    except ImportError:  # a Ray without token authentication
+        return
+    authentication_token_setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+class _DropTokenNotice(logging.Filter):
+    """Drops Ray's notice that the cluster uses token authentication (its default)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled" not in record.getMessage()
+
+
+def _quiet_token_notice() -> None:
+    """Keep Ray's token-authentication notice off the progress bar (issue 21)."""
+    ray_logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropTokenNotice) for f in ray_logger.filters):
+        ray_logger.addFilter(_DropTokenNotice())
 
 
 def ray_available() -> bool:

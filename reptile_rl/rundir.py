@@ -114,6 +114,19 @@ class RunDir:
         """Whether a run was started here (its ``config.yaml`` exists)."""
         return self.config_file.is_file()
 
+    def ensure_new(self, resume_hint: bool = True) -> None:
+        """Raise ``ConfigError`` if the directory already holds a run.
+
+        Args:
+            resume_hint: Suggest ``--resume`` in the message.
+        """
+        if self.config_file.exists():
+            hint = "resume it with --resume or choose another directory"
+            raise ConfigError(
+                f"--out: {self.path} already holds a run; "
+                + (hint if resume_hint else "choose another directory")
+            )
+
     def create(self, config: Config, resume_hint: bool = True) -> None:
         """Make the directory and write ``config.yaml``.
 
@@ -124,12 +137,7 @@ class RunDir:
         Raises:
             ConfigError: If it already holds a run or cannot be written (nothing is changed).
         """
-        if self.config_file.exists():
-            hint = "resume it with --resume or choose another directory"
-            raise ConfigError(
-                f"--out: {self.path} already holds a run; "
-                + (hint if resume_hint else "choose another directory")
-            )
+        self.ensure_new(resume_hint)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self.write_config(config)

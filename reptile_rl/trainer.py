@@ -18,10 +18,17 @@ import numpy as np
 from reptile_rl import checkpoint
 from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
 from reptile_rl.learners import make_learner
-from reptile_rl.parallel import make_backend, resolve_backend
+from reptile_rl.parallel import Backend, ClusterLostError, make_backend, resolve_backend
 from reptile_rl.params import AdamState, Params
 from reptile_rl.policies import PolicyFile, policy_record, save_policy
-from reptile_rl.reptile import MetaState, StepReport, initial_state, meta_learned, meta_step
+from reptile_rl.reptile import (
+    MetaState,
+    StepReport,
+    TrainingError,
+    initial_state,
+    meta_learned,
+    meta_step,
+)
 from reptile_rl.rundir import RunDir
 from reptile_rl.runlog import RunLog, progress_columns
 
@@ -120,10 +127,38 @@ class Trainer:
         if self.finished():
             return self  # touch nothing: a finished run's files stay as they are
         if self.state is None:
+            self.run.ensure_new()
             check_env_builds(config)
-            self.run.create(config)
-            self.state = initial_state(config)
-            self.save_checkpoint(self.state)
+        # The backend first: a cluster that cannot be joined leaves no run directory behind.
+        backend = make_backend(config.parallel)
+        logger.info(
+            "run %s: %s backend, %d worker(s)", self.run, type(backend).__name__, backend.workers
+        )
+        if config.parallel.address is not None:
+            # When the driver's own Ray node dies, Ray ends this process before Python can say
+            # anything: say now how to continue (issue 21).
+            logger.warning(
+                "training on the Ray cluster at %s; if it is lost, continue with: "
+                "reptile-rl train --resume %s",
+                config.parallel.address,
+                self.run,
+            )
+        try:
+            if self.state is None:
+                self.run.create(config)
+                self.state = initial_state(config)
+                self.save_checkpoint(self.state)
+            self._loop(backend)
+        finally:
+            backend.close()
+        assert self.state is not None
+        self._export(self.state)
+        return self
+
+    def _loop(self, backend: Backend) -> None:
+        """Meta-iterations from ``self.state`` to the last, each logged and checkpointed."""
+        config = self.config
+        assert self.state is not None
         columns = progress_columns(config.inner.updates, config.outer.measure_adapted)
         log = RunLog(
             self.run,
@@ -133,14 +168,16 @@ class Trainer:
             self.progress,
             {"pre": "return_pre", "post": columns[-2]},
         )
-        backend = make_backend(config.parallel)
-        logger.info(
-            "run %s: %s backend, %d worker(s)", self.run, type(backend).__name__, backend.workers
-        )
         try:
             while self.state.iteration < config.outer.iterations:
                 start = time.perf_counter()
-                state, report = meta_step(config, self.state, backend)
+                try:
+                    state, report = meta_step(config, self.state, backend)
+                except ClusterLostError as error:
+                    raise TrainingError(
+                        f"{error}; the last checkpoint holds {self.state.iteration} iterations: "
+                        f"continue with reptile-rl train --resume {self.run}"
+                    ) from error
                 elapsed = time.perf_counter() - start
                 state.wall_seconds += elapsed
                 row, scalars = _log_row(self.state.iteration, state, report)
@@ -154,9 +191,6 @@ class Trainer:
                 self.save_checkpoint(state)
         finally:
             log.close()
-            backend.close()
-        self._export(self.state)
-        return self
 
     def _export(self, state: MetaState) -> None:
         info = {"iterations": state.iteration, "env_steps": state.env_steps}

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
-import mujoco
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from reptile_rl.envs.wrappers import VecTaskInObservation
 from reptile_rl.families import env_horizon, family_class
-
-
-@contextlib.contextmanager
-def _quiet_settotalmass_deprecation() -> Iterator[None]:
-    """Drop MuJoCo 4's deprecation notice about Gymnasium's own half_cheetah.xml.
-
-    It is printed once per env built (20 times per worker) and is not ours to fix; any other
-    MuJoCo warning is passed on as a Python warning. The previous handler is restored.
-    """
-
-    def handler(message: str) -> None:
-        if "settotalmass" not in message:
-            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
-
-    previous = mujoco.get_mju_user_warning()
-    mujoco.set_mju_user_warning(handler)
-    try:
-        yield
-    finally:
-        mujoco.set_mju_user_warning(previous)
 
 
 class FiniteHorizon(VecEnvWrapper):
@@ -87,8 +63,7 @@ def make_vec_env(
             # checker on every registered family instead.
             return gym.make(env_id, disable_env_checker=True, **kwargs)
 
-        with _quiet_settotalmass_deprecation():
-            vec_env = DummyVecEnv([make] * n_envs)
+        vec_env = DummyVecEnv([make] * n_envs)
     if oracle:
         vec_env = VecTaskInObservation(vec_env)
     if not bootstrap_time_limit:

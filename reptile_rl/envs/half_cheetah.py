@@ -12,9 +12,13 @@ comparable; we compare against our own oracle and multi-task baselines instead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import mujoco
 import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
@@ -109,6 +113,27 @@ _HALF_CHEETAH_DOC = """
 """
 
 
+@contextlib.contextmanager
+def _quiet_settotalmass_deprecation() -> Iterator[None]:
+    """Drop MuJoCo 4's deprecation notice about Gymnasium's own half_cheetah.xml.
+
+    It is printed for every env built (20 times per worker, and on each ``gymnasium.make`` a
+    user writes) and is not ours to fix; any other MuJoCo warning is passed on as a Python
+    warning. The previous handler is restored.
+    """
+
+    def handler(message: str) -> None:
+        if "settotalmass" not in message:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
     """HalfCheetah-v5 whose forward reward depends on the current task."""
 
@@ -118,7 +143,8 @@ class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
     def __init__(
         self, task: TaskT | None = None, ctrl_cost_weight: float = CTRL_COST_WEIGHT, **kwargs: Any
     ) -> None:
-        super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+        with _quiet_settotalmass_deprecation():
+            super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
         # HalfCheetahEnv recorded its own arguments for pickling; record ours instead.
         utils.EzPickle.__init__(self, task, ctrl_cost_weight, **kwargs)
         self.set_task(task if task is not None else self.task_type.split_list("train", 1)[0])
