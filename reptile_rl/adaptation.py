@@ -174,12 +174,13 @@ def adapt(
             config.evaluation.updates,
             measure_final=True,
             measure_mean_action=True,
+            inner_log_rates=policy.inner_log_rates,
         )
         result = learner.adapt(policy.params, job)
     finally:
         learner.close()
     info = {"task": the_task.to_dict(), "updates": config.evaluation.updates, "seed": seed}
-    adapted = PolicyFile(result.params, config, "adapted", policy.oracle, info)
+    adapted = PolicyFile(result.params, config, "adapted", policy.oracle, info)  # rates used up
     return Adaptation(
         adapted, the_task, result.returns, result.mean_action_returns, learner.rollout_size
     )
@@ -200,6 +201,11 @@ def sb3_adaptation(
         overrides: ``key=value`` overrides of the source's configuration.
     """
     policy = resolve_source(source, base_config(list(overrides)))
+    if policy.inner_log_rates is not None:
+        raise ConfigError(
+            "sb3_adaptation: this policy adapts with meta-learned per-parameter rates, which "
+            "SB3's learn() cannot apply; use reptile_rl.adapt"
+        )
     config = adaptation_config(policy, overrides)
     inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
     if not inner.bootstrap_time_limit:

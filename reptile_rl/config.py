@@ -182,6 +182,19 @@ class OuterConfig:
     exclude: list[str] = option(
         [], "Regexes of parameter names that are not meta-learned (they keep their initial value)."
     )
+    inner_rates: Literal["fixed", "tensor", "element"] = option(
+        "fixed",
+        "Meta-learned inner learning rates (Meta-SGD, Li et al. 2017, first order): fixed, the "
+        "configured rates; tensor, a learned rate per parameter tensor; element, one per "
+        "parameter. Initialised at the training rates, stored with theta, used by evaluate "
+        "and adapt for the meta-policy. Needs plain SGD steps (sgd, one epoch, one batch).",
+    )
+    inner_rates_per_update: bool = option(
+        False, "A learned rate for each inner update (as MAML++'s per-step rates), else one."
+    )
+    inner_rates_learning_rate: float = option(
+        0.01, "Outer Adam's learning rate for the log inner rates.", low=0.0, low_open=True
+    )
 
 
 @dataclasses.dataclass
@@ -429,6 +442,25 @@ def check_config(config: Config) -> None:
             raise ConfigError(
                 f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
                 f"{rollout}, got {settings.batch_size}"
+            )
+    if config.outer.inner_rates != "fixed":
+        for prefix, inner in (
+            ("inner.", config.inner),
+            ("evaluation.inner.", config.evaluation_inner()),
+        ):
+            one_step = inner.algorithm == "a2c" or (
+                inner.n_epochs == 1 and inner.batch_size is None
+            )
+            if inner.optimizer != "sgd" or not one_step or inner.log_std_lr_scale != 1.0:
+                raise ConfigError(
+                    f"outer.inner_rates: {config.outer.inner_rates} learns the rates of plain "
+                    f"gradient steps: needs {prefix}optimizer sgd, one gradient step per update "
+                    f"({prefix}n_epochs 1, batch_size null) and log_std_lr_scale 1"
+                )
+        if not config.outer.measure_adapted:
+            raise ConfigError(
+                "outer.inner_rates: the rates' gradient comes from the rollout after the last "
+                "update: needs outer.measure_adapted true"
             )
     if config.outer.direction == "reptile":
         # Reptile interpolates between theta and the adapted parameters (Nichol et al. 2018).

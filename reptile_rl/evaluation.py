@@ -190,7 +190,13 @@ def evaluate(
         # The oracle is a reference line: measured, never adapted.
         jobs = [
             AdaptJob(
-                task, seed, 0 if oracle else updates, measure_final=True, measure_mean_action=True
+                task,
+                seed,
+                0 if oracle else updates,
+                measure_final=True,
+                measure_mean_action=True,
+                # A meta-policy with learned inner rates adapts with them.
+                inner_log_rates=None if policy is None else policy.inner_log_rates,
             )
             for task, seed in zip(tasks, seeds, strict=True)
         ]

@@ -170,3 +170,37 @@ def outer_step(
     else:
         updated, new_adam = adam_step(current, scale(direction, -1.0), adam, step_size, adam_betas)
     return {**theta, **updated}, new_adam
+
+
+def rate_hypergradient(
+    rates: Sequence[Params],
+    step_gradients: Sequence[Params],
+    post_gradient: Params,
+    per_element: bool,
+) -> list[Params]:
+    """First-order Meta-SGD hypergradient of the post-adaptation objective w.r.t. log-rates.
+
+    The inner updates are ``phi_(k+1) = phi_k + alpha_k * g_k`` (``g`` an objective's gradient;
+    Li et al. 2017, Meta-SGD). To first order (later gradients' dependence on ``alpha_k``
+    dropped, as first-order MAML drops it) ``dJ(phi_K) / dalpha_k = g(phi_K) * g_k``, so with
+    ``alpha_k = exp(rho_k)``: ``dJ / drho_k = alpha_k * g(phi_K) * g_k``. The same holds for the
+    gradients of a loss ``-J`` (both factors change sign).
+
+    Args:
+        rates: ``alpha_k`` of each update, per parameter name (scalars for per-tensor rates).
+        step_gradients: ``g_k``, the gradient each update stepped along.
+        post_gradient: ``g(phi_K)``, the gradient at the adapted parameters.
+        per_element: Rates per element (else per tensor: summed over each tensor's elements).
+
+    Returns:
+        ``dJ / drho_k`` per update, shaped like ``rates``.
+    """
+    result = []
+    for rate, gradient in zip(rates, step_gradients, strict=True):
+        update: Params = {}
+        for name, alpha in rate.items():
+            product = alpha * post_gradient[name] * gradient[name]
+            total = product if per_element else np.full(np.shape(alpha), np.sum(product))
+            update[name] = np.asarray(total, dtype=alpha.dtype)
+        result.append(update)
+    return result

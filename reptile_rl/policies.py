@@ -10,6 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from reptile_rl import checkpoint, sb3_zip
 from reptile_rl.config import Config, ConfigError, config_from_dict
 from reptile_rl.params import Params
@@ -27,6 +29,8 @@ class PolicyFile:
         role: ``"meta"``, ``"pretrained"``, ``"oracle"`` or ``"random"``.
         oracle: Whether it observes the task (env wrapped with ``TaskInObservation``).
         info: Free-form facts about its training (env steps, iterations...).
+        inner_log_rates: Its meta-learned log inner rates (``outer.inner_rates``), which
+            evaluate and adapt use for it; ``None``: the configured rates.
     """
 
     params: Params
@@ -34,22 +38,38 @@ class PolicyFile:
     role: str
     oracle: bool = False
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    inner_log_rates: Params | None = None
 
 
-def policy_record(policy: PolicyFile) -> dict[str, Any]:
-    """The JSON record stored with a policy's tensors (in ``.safetensors`` and SB3 zips)."""
-    return {
+_RATES = "inner_log_rates/"
+
+
+def policy_record(policy: PolicyFile, rates_inside: bool = True) -> dict[str, Any]:
+    """The JSON record stored with a policy's tensors (in ``.safetensors`` and SB3 zips).
+
+    Args:
+        policy: The policy.
+        rates_inside: Keep its learned inner rates in the record as lists (for SB3 zips, whose
+            tensors are the SB3 policy's only); a ``.safetensors`` file stores them as tensors.
+    """
+    record: dict[str, Any] = {
         "kind": POLICY_KIND,
         "role": policy.role,
         "oracle": policy.oracle,
         "config": policy.config.to_dict(),
         "info": policy.info,
     }
+    if policy.inner_log_rates is not None and rates_inside:
+        record["inner_log_rates"] = {k: v.tolist() for k, v in policy.inner_log_rates.items()}
+    return record
 
 
 def save_policy(path: Path, policy: PolicyFile) -> None:
     """Atomically write a policy file (safetensors + JSON record, no pickle)."""
-    checkpoint.save(path, policy.params, policy_record(policy))
+    tensors = dict(policy.params)
+    if policy.inner_log_rates is not None:
+        tensors.update(checkpoint.prefixed(policy.inner_log_rates, _RATES))
+    checkpoint.save(path, tensors, policy_record(policy, rates_inside=False))
 
 
 def load_policy(path: Path, base: Config | None = None) -> PolicyFile:
@@ -85,11 +105,17 @@ def _from_record(tensors: Params, record: dict[str, Any], path: Path) -> PolicyF
     except (ConfigError, KeyError) as error:
         raise checkpoint.CheckpointError(f"{path}: invalid configuration inside: {error}") from None
     if record.get("kind") == POLICY_KIND:
-        return PolicyFile(tensors, config, record["role"], record["oracle"], record.get("info", {}))
+        params = {k: v for k, v in tensors.items() if not k.startswith(_RATES)}
+        rates = checkpoint.split_prefixed(tensors, _RATES) or None
+        if "inner_log_rates" in record:
+            rates = {k: np.asarray(v, np.float32) for k, v in record["inner_log_rates"].items()}
+        role, oracle, info = record["role"], record["oracle"], record.get("info", {})
+        return PolicyFile(params, config, role, oracle, info, rates)
     if record.get("kind") == "checkpoint":
         theta = checkpoint.split_prefixed(tensors, "theta/")
         info = {"iteration": record["iteration"], "env_steps": record["env_steps"]}
-        return PolicyFile(theta, config, "meta", False, info)
+        rates = checkpoint.split_prefixed(tensors, "log_rates/") or None
+        return PolicyFile(theta, config, "meta", False, info, rates)
     raise checkpoint.CheckpointError(f"{path}: a {record.get('kind')!r} file, not a policy")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import numpy as np
+
 from reptile_rl import params
 from reptile_rl.config import Config, ConfigError
 from reptile_rl.families import family_task_type
@@ -43,6 +45,9 @@ class MetaState:
             off), else ``None``.
         env_steps: Environment steps used so far.
         wall_seconds: Training wall time so far.
+        log_rates: Meta-learned log inner rates (``outer.inner_rates``), named
+            ``"<k>/<parameter>"``, else ``None``.
+        rate_adam: Their outer Adam state.
     """
 
     iteration: int
@@ -51,6 +56,8 @@ class MetaState:
     inner_optimizer: Params | None = None
     env_steps: int = 0
     wall_seconds: float = 0.0
+    log_rates: Params | None = None
+    rate_adam: AdamState | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +91,30 @@ def initial_state(config: Config) -> MetaState:
     adam = None
     if config.outer.optimizer == "adam":
         adam = AdamState.zeros_like({name: theta[name] for name in meta_learned(config, theta)})
-    return MetaState(0, theta, adam)
+    log_rates = initial_log_rates(config, theta)
+    rate_adam = None if log_rates is None else AdamState.zeros_like(log_rates)
+    return MetaState(0, theta, adam, log_rates=log_rates, rate_adam=rate_adam)
+
+
+def initial_log_rates(config: Config, theta: Params) -> Params | None:
+    """Learned inner rates start at the training rates (``None``: ``outer.inner_rates`` fixed).
+
+    Named ``"<k>/<parameter>"``: one set per inner update with ``inner_rates_per_update``,
+    else one set; one value (shape ``(1,)``) per tensor, or an array like the parameter for
+    ``element``.
+    """
+    outer, inner = config.outer, config.inner
+    if outer.inner_rates == "fixed":
+        return None
+    sets = inner.updates if outer.inner_rates_per_update else 1
+    rates = inner.update_learning_rates or [inner.learning_rate]
+    log_rates: Params = {}
+    for k in range(sets):
+        value = np.log(rates[min(k, len(rates) - 1)])
+        for name, parameter in theta.items():
+            shape = parameter.shape if outer.inner_rates == "element" else (1,)
+            log_rates[f"{k}/{name}"] = np.full(shape, value, dtype=parameter.dtype)
+    return log_rates
 
 
 def meta_step(config: Config, state: MetaState, backend: Backend) -> tuple[MetaState, StepReport]:
@@ -100,6 +130,8 @@ def meta_step(config: Config, state: MetaState, backend: Backend) -> tuple[MetaS
             config.inner.updates,
             measure_final=outer.measure_adapted,
             keep_last_step=outer.direction == "last_step",
+            inner_log_rates=state.log_rates,
+            rate_gradient=state.log_rates is not None,
         )
         for i, task in enumerate(tasks)
     ]
@@ -121,9 +153,23 @@ def meta_step(config: Config, state: MetaState, backend: Backend) -> tuple[MetaS
     inner_optimizer = None
     if not config.inner.reset_optimizer:
         inner_optimizer = params.average([r.optimizer_state or {} for r in kept])
+    log_rates, rate_adam = state.log_rates, state.rate_adam
+    if log_rates is not None and rate_adam is not None:
+        # Ascent on the return after adaptation: Adam descends along minus its gradient.
+        ascent = params.average([r.rate_gradient or {} for r in kept])
+        log_rates, rate_adam = params.adam_step(
+            log_rates, params.scale(ascent, -1.0), rate_adam, outer.inner_rates_learning_rate
+        )
     steps = sum(r.env_steps for r in results)
     new_state = MetaState(
-        t + 1, theta, adam, inner_optimizer, state.env_steps + steps, state.wall_seconds
+        t + 1,
+        theta,
+        adam,
+        inner_optimizer,
+        state.env_steps + steps,
+        state.wall_seconds,
+        log_rates,
+        rate_adam,
     )
     return new_state, StepReport(eps, kept, len(results) - len(kept), steps)
 

@@ -195,6 +195,7 @@ class Trainer:
     def _export(self, state: MetaState) -> None:
         info = {"iterations": state.iteration, "env_steps": state.env_steps}
         policy = PolicyFile(state.theta, self.config, "meta", info=info)
+        policy.inner_log_rates = state.log_rates
         save_policy(self.run.policy_file("meta"), policy)
         learner = make_learner(self.config)
         try:
@@ -211,6 +212,10 @@ class Trainer:
             tensors.update(checkpoint.prefixed(state.adam.second_moment, "adam_v/"))
         if state.inner_optimizer is not None:
             tensors.update(checkpoint.prefixed(state.inner_optimizer, "inner_optimizer/"))
+        if state.log_rates is not None and state.rate_adam is not None:
+            tensors.update(checkpoint.prefixed(state.log_rates, "log_rates/"))
+            tensors.update(checkpoint.prefixed(state.rate_adam.first_moment, "rate_adam_m/"))
+            tensors.update(checkpoint.prefixed(state.rate_adam.second_moment, "rate_adam_v/"))
         record = {
             "kind": "checkpoint",
             "iteration": state.iteration,
@@ -218,6 +223,7 @@ class Trainer:
             "wall_seconds": state.wall_seconds,
             "adam_step": None if state.adam is None else state.adam.step,
             "has_inner_optimizer": state.inner_optimizer is not None,
+            "rate_adam_step": None if state.rate_adam is None else state.rate_adam.step,
             "config": self.config.to_dict(),
         }
         numbered = state.iteration % self.config.checkpoint_every == 0
@@ -272,6 +278,14 @@ class Trainer:
         inner_optimizer = None
         if record["has_inner_optimizer"]:
             inner_optimizer = checkpoint.split_prefixed(tensors, "inner_optimizer/")
+        log_rates, rate_adam = None, None
+        if record.get("rate_adam_step") is not None:
+            log_rates = checkpoint.split_prefixed(tensors, "log_rates/")
+            rate_adam = AdamState(
+                record["rate_adam_step"],
+                checkpoint.split_prefixed(tensors, "rate_adam_m/"),
+                checkpoint.split_prefixed(tensors, "rate_adam_v/"),
+            )
         return MetaState(
             record["iteration"],
             theta,
@@ -279,6 +293,8 @@ class Trainer:
             inner_optimizer,
             record["env_steps"],
             record["wall_seconds"],
+            log_rates,
+            rate_adam,
         )
 
 

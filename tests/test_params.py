@@ -113,3 +113,39 @@ def test_all_finite():
     assert params.all_finite(arrays(w=[1.0]))
     assert not params.all_finite(arrays(w=[np.nan]))
     assert not params.all_finite(arrays(w=[1.0], b=[np.inf]))
+
+
+def test_rate_hypergradient_known_answer_on_a_quadratic():
+    # J(phi) = -0.5 * ||phi - c||^2, g(phi) = c - phi; one inner step phi_1 = theta + alpha * g.
+    # theta = 0, c = (1, 2), alpha = 0.5: g_0 = (1, 2), phi_1 = (0.5, 1), g(phi_1) = (0.5, 1).
+    # Exactly: J(phi_1) = -0.5 * (1 - alpha)^2 * ||c||^2, dJ/dalpha = (1 - alpha) * ||c||^2 = 2.5,
+    # dJ/drho = alpha * 2.5 = 1.25 (one step: the first-order form is exact).
+    theta, c, alpha = np.zeros(2), np.array([1.0, 2.0]), 0.5
+    g0 = c - theta
+    phi = theta + alpha * g0
+    per_tensor = params.rate_hypergradient(
+        [{"w": np.array(alpha)}], [{"w": g0}], {"w": c - phi}, per_element=False
+    )
+    assert per_tensor[0]["w"] == pytest.approx(1.25)
+    elementwise = params.rate_hypergradient(
+        [{"w": np.full(2, alpha)}], [{"w": g0}], {"w": c - phi}, per_element=True
+    )
+    np.testing.assert_allclose(elementwise[0]["w"], [0.25, 1.0])
+
+    # Finite difference of the exact objective in rho = log(alpha).
+    def objective(rho):
+        return -0.5 * np.sum((theta + np.exp(rho) * g0 - c) ** 2)
+
+    step = 1e-6
+    numeric = (objective(np.log(alpha) + step) - objective(np.log(alpha) - step)) / (2 * step)
+    assert per_tensor[0]["w"] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_rate_hypergradient_is_zero_when_the_post_gradient_is():
+    zero = params.rate_hypergradient(
+        [{"w": np.array(0.3)}, {"w": np.array(0.1)}],
+        [{"w": np.ones(3)}, {"w": -np.ones(3)}],
+        {"w": np.zeros(3)},
+        per_element=False,
+    )
+    assert [z["w"] for z in zero] == [0.0, 0.0]

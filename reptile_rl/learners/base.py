@@ -30,6 +30,10 @@ class AdaptJob:
         measure_mean_action: Also measure the mean-action (deterministic) return before each
             update and after the last, on envs of their own (the stochastic returns and every
             random draw of the adaptation are the same with or without it).
+        inner_log_rates: Meta-learned log inner rates, named ``"<k>/<parameter>"`` for rate set
+            ``k`` (one per update, the last repeating); ``None``: the configured rates.
+        rate_gradient: Also return the first-order gradient of the return after the last
+            update w.r.t. ``inner_log_rates`` (measured on the final rollout).
     """
 
     task: Task
@@ -38,6 +42,8 @@ class AdaptJob:
     measure_final: bool = False
     keep_last_step: bool = False
     measure_mean_action: bool = False
+    inner_log_rates: Params | None = None
+    rate_gradient: bool = False
 
 
 @dataclasses.dataclass
@@ -58,6 +64,8 @@ class AdaptResult:
             and at least one update), else ``None``.
         mean_action_returns: ``mean_action_returns[k]``: the mean-action return after ``k``
             updates (``job.measure_mean_action``), else empty.
+        rate_gradient: d(return after the last update) / d(log rate), named as
+            ``job.inner_log_rates`` (``job.rate_gradient``), else ``None``.
     """
 
     params: Params
@@ -69,6 +77,7 @@ class AdaptResult:
     error: str | None = None
     last_step: Params | None = None
     mean_action_returns: list[float] = dataclasses.field(default_factory=list)
+    rate_gradient: Params | None = None
 
     @classmethod
     def failure(cls, error: BaseException) -> AdaptResult:

@@ -39,7 +39,7 @@ from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, Rollout
-from reptile_rl.params import Params, subtract
+from reptile_rl.params import Params, rate_hypergradient, subtract
 from reptile_rl.vec_env import make_vec_env
 
 ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {"ppo": PPO, "a2c": A2C}
@@ -125,6 +125,28 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
     return to_numpy(policy.state_dict())
 
 
+def _rate_sets(log_rates: Params | None) -> list[Params]:
+    """``{"<k>/<name>": log rate}`` -> a list of ``{name: rate}``, one per rate set ``k``."""
+    if not log_rates:
+        return []
+    sets: dict[int, Params] = {}
+    for key, value in log_rates.items():
+        index, name = key.split("/", 1)
+        sets.setdefault(int(index), {})[name] = np.exp(value)
+    return [sets[k] for k in sorted(sets)]
+
+
+def _sum_rate_sets(per_update: list[Params], sets: int) -> Params:
+    """Per-update hypergradients -> per rate set (the last set serves the later updates)."""
+    total: dict[str, np.ndarray] = {}
+    for k, gradient in enumerate(per_update):
+        index = min(k, sets - 1)
+        for name, value in gradient.items():
+            key = f"{index}/{name}"
+            total[key] = total[key] + value if key in total else value.copy()
+    return total
+
+
 def load_parameters(model: OnPolicyAlgorithm, params: Params) -> None:
     """Load parameters into an SB3 model's policy (every name must match)."""
     model.policy.load_state_dict({name: torch.tensor(value) for name, value in params.items()})
@@ -177,6 +199,17 @@ class OnPolicyLearner:
             log_std: torch.Tensor = self.model.policy.log_std
             log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
         self._mean_action_env: VecEnv | None = None  # built on first use
+        # Meta-learned inner rates (outer.inner_rates): with plain SGD at learning rate 1, a
+        # gradient scaled by alpha is a step of rate alpha (Meta-SGD, Li et al. 2017). Empty
+        # scales leave gradients as they are (the configured rates, the baselines).
+        self._rate_scales: dict[str, torch.Tensor] = {}
+        if config.outer.inner_rates != "fixed":
+            for name, parameter in self.model.policy.named_parameters():
+                parameter.register_hook(  # type: ignore[no-untyped-call]
+                    lambda grad, name=name: (
+                        grad * self._rate_scales[name] if name in self._rate_scales else grad
+                    )
+                )
         linear = self.inner.advantage_baseline == "linear"
         self._training = sb3_hooks.EpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
@@ -229,7 +262,8 @@ class OnPolicyLearner:
         self.load(theta)
         carried = None if self.inner.reset_optimizer else optimizer_state
         sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
-        rollouts, before_last, mean_action = [], None, []
+        rates = _rate_sets(job.inner_log_rates)
+        rollouts, before_last, mean_action, steps = [], None, [], []
         for k in range(job.updates + 1):
             if job.measure_mean_action:
                 mean_action.append(self.measure_mean_action(job.seed))
@@ -237,22 +271,54 @@ class OnPolicyLearner:
                 break
             if job.keep_last_step and k == job.updates - 1:
                 before_last = self.parameters()
-            rollouts.append(self.update(self.learning_rate_of_update(k)))
+            if rates:
+                rate = rates[min(k, len(rates) - 1)]
+                self._rate_scales = {
+                    name: torch.as_tensor(a, dtype=torch.float32) for name, a in rate.items()
+                }
+                rollouts.append(self.update(1.0))
+                steps.append({n: g / rate[n] for n, g in self._gradients().items()})
+            else:
+                rollouts.append(self.update(self.learning_rate_of_update(k)))
+        self._rate_scales = {}
         adapted = self.parameters()
-        if job.measure_final:
+        train_stats = [r.train_stats for r in rollouts if r.train_stats]
+        rate_gradient = None
+        if job.rate_gradient and rates:
+            # The gradient at phi_K, on a fresh rollout that also measures the return after
+            # K updates: a training phase at learning rate 0 computes it and moves nothing.
+            rollouts.append(self.update(0.0))
+            per_set = rate_hypergradient(
+                [rates[min(k, len(rates) - 1)] for k in range(job.updates)],
+                steps,
+                self._gradients(),
+                self.config.outer.inner_rates == "element",
+            )
+            rate_gradient = _sum_rate_sets(per_set, len(rates))
+        elif job.measure_final:
             rollouts.append(self.measure())
         return AdaptResult(
             params=adapted,
             returns=[r.mean_return for r in rollouts],
             env_steps=sum(r.env_steps for r in rollouts),
             learn_seconds=sum(r.seconds for r in rollouts),
-            train_stats=[r.train_stats for r in rollouts if r.train_stats],
+            train_stats=train_stats,
             optimizer_state=None
             if self.inner.reset_optimizer
             else sb3_hooks.optimizer_state(self.model),
             last_step=None if before_last is None else subtract(adapted, before_last),
             mean_action_returns=mean_action,
+            rate_gradient=rate_gradient,
         )
+
+    def _gradients(self) -> Params:
+        """The gradients the last training phase left on the policy's parameters."""
+        return {
+            name: np.zeros(tuple(p.shape), np.float32)
+            if p.grad is None
+            else p.grad.detach().cpu().numpy().copy()
+            for name, p in self.model.policy.named_parameters()
+        }
 
     def learning_rate_of_update(self, index: int) -> float:
         """The learning rate of an adaptation's update number ``index`` (from 0)."""
