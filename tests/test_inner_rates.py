@@ -111,3 +111,11 @@ def test_learned_rates_need_plain_gradient_steps():
         learned("evaluation.inner={optimizer: adam}")
     with pytest.raises(ConfigError, match=r"needs outer\.measure_adapted true"):
         learned("outer.measure_adapted=false")
+
+
+def test_rates_given_to_a_fixed_rate_learner_are_refused():
+    fixed = OnPolicyLearner(tiny_config(*PLAIN))
+    theta = initial_parameters(fixed.config, 1)
+    rates = initial_log_rates(learned(), theta)
+    with pytest.raises(ValueError, match=r"outer\.inner_rates is fixed"):
+        fixed.adapt(theta, AdaptJob(TASK, seed=5, updates=1, inner_log_rates=rates))

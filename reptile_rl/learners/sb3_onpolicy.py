@@ -263,6 +263,9 @@ class OnPolicyLearner:
         carried = None if self.inner.reset_optimizer else optimizer_state
         sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
         rates = _rate_sets(job.inner_log_rates)
+        if rates and self.config.outer.inner_rates == "fixed":
+            # Without the gradient hooks a rate-1 step would be taken unscaled.
+            raise ValueError("learned inner rates given, but outer.inner_rates is fixed")
         rollouts, before_last, mean_action, steps = [], None, [], []
         for k in range(job.updates + 1):
             if job.measure_mean_action:
