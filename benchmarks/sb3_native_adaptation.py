@@ -27,10 +27,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from reptile_rl.adaptation import adaptation_config, resolve_source, sb3_adaptation
+from reptile_rl.adaptation import resolve_source, sb3_adaptation
 from reptile_rl.envs import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
-from reptile_rl.learners import make_learner, sb3_hooks
-from reptile_rl.policies import policy_record
+from reptile_rl.learners import export_policy, sb3_hooks
 
 UPDATES = 3
 EPISODES = 20
@@ -43,7 +42,7 @@ def plain(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
 
 
 def rates_only(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
-    rates = adaptation_config(resolve_source("navigation")).evaluation_inner()
+    rates = resolve_source("navigation").config.evaluation_inner()
     return PPO.load(zip_path, env=env, device="cpu"), sb3_hooks.PerUpdateRates(
         list(rates.update_learning_rates)
     )
@@ -71,11 +70,8 @@ ROUTES: dict[str, Route] = {
 def export_shipped(folder: Path) -> Path:
     """The shipped navigation meta-policy as an SB3 zip (what `reptile-rl export` writes)."""
     policy = resolve_source("navigation")
-    config = adaptation_config(policy)
     path = folder / "navigation.zip"
-    learner = make_learner(config, inner=config.evaluation_inner())
-    learner.export(policy.params, path, policy_record(policy))
-    learner.close()
+    export_policy(policy, path, inner=policy.config.evaluation_inner())
     return path
 
 

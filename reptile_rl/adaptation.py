@@ -27,18 +27,19 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.atomic import atomic_write_text
-from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
+from reptile_rl.config import Config, ConfigError
 from reptile_rl.envs.base import Task
-from reptile_rl.learners import AdaptJob, initial_parameters, make_learner, sb3_hooks
+from reptile_rl.learners import AdaptJob, export_policy, initial_parameters, make_learner, sb3_hooks
 from reptile_rl.learners.sb3_onpolicy import (
     ALGORITHMS,
     algorithm_kwargs,
     build_model,
     load_parameters,
 )
-from reptile_rl.policies import PolicyFile, check_compatible, policy_record, save_policy
+from reptile_rl.policies import PolicyFile, check_compatible, save_policy
+from reptile_rl.rundir import ensure_new_folder
 from reptile_rl.seeding import Stream, derive_seed
-from reptile_rl.sources import base_config, load_source, parse_task
+from reptile_rl.sources import base_config, config_with_overrides, load_source, parse_task
 from reptile_rl.vec_env import FiniteHorizon
 
 CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
@@ -98,16 +99,10 @@ class Adaptation:
             ConfigError: If ``out_dir`` exists and is not empty (nothing is written).
         """
         out = Path(out_dir)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise ConfigError(f"--out: {out} already exists; choose a new directory")
+        ensure_new_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "policy.zip", out / "policy.safetensors", out / "adaptation.csv"]
-        config = self.policy.config
-        learner = make_learner(config, self.policy.oracle, config.evaluation_inner())
-        try:
-            learner.export(self.policy.params, paths[0], policy_record(self.policy))
-        finally:
-            learner.close()
+        export_policy(self.policy, paths[0], inner=self.policy.config.evaluation_inner())
         save_policy(paths[1], self.policy)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -115,11 +110,6 @@ class Adaptation:
         writer.writerows(self.rows())
         atomic_write_text(paths[2], buffer.getvalue())
         return paths
-
-
-def adaptation_config(policy: PolicyFile, overrides: Sequence[str] = ()) -> Config:
-    """The source's configuration with ``key=value`` overrides (e.g. ``evaluation.updates=1``)."""
-    return config_from_dict(apply_overrides(policy.config.to_dict(), list(overrides)))
 
 
 def resolve_source(source: str | Path | PolicyFile, base: Config | None = None) -> PolicyFile:
@@ -160,7 +150,7 @@ def adapt(
     extra = [f"evaluation.{key}={value}" for key, value in settings if value is not None]
     base = base_config(list(overrides))
     policy = resolve_source(source, base)
-    config = adaptation_config(policy, [*overrides, *extra])
+    config = config_with_overrides(policy, [*overrides, *extra])
     if seed < 0:
         raise ConfigError(f"--seed: must be a non-negative integer, got {seed}")
     the_task = parse_task(task, config)
@@ -206,7 +196,7 @@ def sb3_adaptation(
             "sb3_adaptation: this policy adapts with meta-learned per-parameter rates, which "
             "SB3's learn() cannot apply; use reptile_rl.adapt"
         )
-    config = adaptation_config(policy, overrides)
+    config = config_with_overrides(policy, overrides)
     inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
     if not inner.bootstrap_time_limit:
         env = FiniteHorizon(env)

@@ -17,20 +17,24 @@ from pathlib import Path
 import gymnasium as gym
 
 from reptile_rl import __version__
-from reptile_rl.adaptation import adapt, adaptation_config
+from reptile_rl.adaptation import adapt
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_task_type
-from reptile_rl.learners import make_learner
+from reptile_rl.learners import export_policy
 from reptile_rl.parallel import make_backend
 from reptile_rl.plotting import plot_training
-from reptile_rl.policies import policy_record
 from reptile_rl.pretrain import Pretrainer
 from reptile_rl.report import write_outputs
 from reptile_rl.reptile import TrainingError
-from reptile_rl.rundir import RunDir, adaptation_files
-from reptile_rl.sources import base_config, load_source, resolve_evaluation
+from reptile_rl.rundir import RunDir, adaptation_files, ensure_new_folder
+from reptile_rl.sources import (
+    base_config,
+    config_with_overrides,
+    load_source,
+    resolve_evaluation,
+)
 from reptile_rl.trainer import StorageError, Trainer
 
 USER_ERROR = 2
@@ -142,8 +146,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _adapt(args: argparse.Namespace) -> None:
     out = args.out
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out: {out} already exists; choose a new directory")
+    if out is not None:
+        ensure_new_folder(out)  # before the work, not only when saving
     adaptation = adapt(
         args.source, args.task, args.updates, args.episodes, args.seed, args.overrides
     )
@@ -165,12 +169,8 @@ def _export(args: argparse.Namespace) -> None:
     if args.out.suffix != ".zip":
         raise UserError(f"--out: expected a .zip file name, got {args.out}")
     policy = load_source(args.source, base_config(args.overrides))
-    config = adaptation_config(policy, args.overrides)
-    learner = make_learner(config, policy.oracle, config.evaluation_inner())
-    try:
-        learner.export(policy.params, args.out, policy_record(policy))
-    finally:
-        learner.close()
+    config = config_with_overrides(policy, args.overrides)
+    export_policy(policy, args.out, config, config.evaluation_inner())
     print(args.out)
 
 

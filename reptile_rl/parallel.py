@@ -172,7 +172,7 @@ class RayBackend:
             except (ConnectionError, RuntimeError, ValueError) as error:
                 if address is None:
                     raise
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+                reason = _first_line(error)
                 raise ClusterError(
                     f"parallel.address: cannot join the Ray cluster at {address}: {reason}; "
                     f"{_CLUSTER_HINT}"
@@ -221,7 +221,7 @@ class RayBackend:
                 results[index] = ray.get(done)
             except ray.exceptions.RayError as error:
                 # Tasks catch their own failures (_Learners.adapt): this is Ray's, not a task's.
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+                reason = _first_line(error)
                 message = f"the Ray cluster failed: {type(error).__name__}: {reason}"
                 raise ClusterLostError(message) from error
             idle.append(actor)
@@ -266,6 +266,12 @@ class ClusterError(ConfigError):
 
 class ClusterLostError(RuntimeError):
     """The Ray cluster failed during the run (a node, its raylet or the head is gone)."""
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (Ray's run to many), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

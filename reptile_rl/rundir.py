@@ -38,6 +38,12 @@ def adaptation_files(out_dir: Path) -> list[Path]:
     return [out_dir / f"adaptation.{extension}" for extension in ADAPTATION_OUTPUTS]
 
 
+def ensure_new_folder(path: Path) -> None:
+    """Raise ``ConfigError`` if ``path`` exists and is not an empty folder (``--out``)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"--out: {path} already exists; choose a new directory")
+
+
 class RunDir:
     """The files of one run directory.
 

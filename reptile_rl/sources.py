@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,15 @@ def shipped_dir(preset: str) -> Path | None:
     folder = resources.files("reptile_rl") / "pretrained" / preset
     path = Path(str(folder))
     return path if (path / META_FILE).is_file() else None
+
+
+def config_with_overrides(policy: PolicyFile, overrides: Sequence[str] = ()) -> Config:
+    """A policy's configuration with ``key=value`` overrides (e.g. ``evaluation.updates=1``).
+
+    Raises:
+        ConfigError: Naming the first offending key.
+    """
+    return config_from_dict(apply_overrides(policy.config.to_dict(), list(overrides)))
 
 
 def load_source(source: str | Path, base: Config | None = None) -> PolicyFile:
@@ -197,7 +207,7 @@ def resolve_evaluation(
     wanted = _parse_inits(inits)
     meta_path, folder, default_out = _meta_file(source)
     meta = load_policy(meta_path, base_config(overrides))
-    config = config_from_dict(apply_overrides(meta.config.to_dict(), overrides))
+    config = config_with_overrides(meta, overrides)
     policies: dict[str, PolicyFile | None] = {}
     sources: dict[str, str] = {}
     if wanted is None or "meta" in wanted:

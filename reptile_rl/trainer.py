@@ -17,10 +17,10 @@ import numpy as np
 
 from reptile_rl import checkpoint
 from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
-from reptile_rl.learners import make_learner
+from reptile_rl.learners import export_policy
 from reptile_rl.parallel import Backend, ClusterLostError, make_backend, resolve_backend
 from reptile_rl.params import AdamState, Params
-from reptile_rl.policies import PolicyFile, policy_record, save_policy
+from reptile_rl.policies import PolicyFile, save_policy
 from reptile_rl.reptile import (
     MetaState,
     StepReport,
@@ -197,11 +197,7 @@ class Trainer:
         policy = PolicyFile(state.theta, self.config, "meta", info=info)
         policy.inner_log_rates = state.log_rates
         save_policy(self.run.policy_file("meta"), policy)
-        learner = make_learner(self.config)
-        try:
-            learner.export(state.theta, self.run.sb3_file("meta"), policy_record(policy))
-        finally:
-            learner.close()
+        export_policy(policy, self.run.sb3_file("meta"))
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, state: MetaState) -> None:
