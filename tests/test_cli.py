@@ -10,6 +10,7 @@ import yaml
 from reptile_rl import __version__
 from reptile_rl.cli import main
 from reptile_rl.config import config_from_dict, load_config
+from reptile_rl.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,8 @@ def test_a_finished_run_resumed_touches_nothing_and_can_be_extended(tmp_path, ca
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
     assert "is finished (2 iterations); nothing to do" in capsys.readouterr().out
+    assert snapshot(run) == before
+    Trainer.resume(run).learn()  # the Python API: nothing touched either
     assert snapshot(run) == before
 
     assert main(["train", "--resume", str(run), "--iterations", "2"]) == 2
