@@ -1,4 +1,4 @@
-"""Environment throughput: the batched Navigation2D and the cost of the cheetah's task reward.
+"""Environment throughput: the batched Navigation2D and the cost of the MuJoCo task rewards.
 
 a. ``reptile_rl.envs.Navigation2DVecEnv(20)`` against SB3's ``DummyVecEnv`` of 20
    ``gymnasium.make("ReptileRL/Navigation2D-v0")``: env steps/s with the same pre-generated
@@ -8,9 +8,11 @@ b. ``gymnasium.make("ReptileRL/HalfCheetahVel-v0")`` against
    ``gymnasium.make("HalfCheetah-v5", max_episode_steps=200)`` (the same horizon, so both reset
    equally often): single-env steps/s with the same actions and reset seeds, so both simulate
    exactly the same trajectories and differ only in the reward. Target: ratio >= 0.95.
+c. The same for each ant family (issue 23) against ``Ant-v5`` with the same horizon and the
+   same health check (``AntGoal``: positions observed, no termination, as the family).
 
 Usage: ``python -m benchmarks.env_throughput [--quick] [--nav-steps N] [--nav-rounds R]
-[--cheetah-steps N] [--cheetah-rounds R]``.
+[--cheetah-steps N] [--cheetah-rounds R]`` (the ants take the cheetah's sizes).
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ from reptile_rl import envs
 N_ENVS = 20
 NAV_TARGET = 10.0
 CHEETAH_TARGET = 0.95
+# (family, reference id, reference kwargs): the reference simulates what the family simulates.
+MUJOCO_FAMILIES: list[tuple[str, str, dict[str, Any]]] = [
+    (envs.HALF_CHEETAH_VEL, "HalfCheetah-v5", {}),
+    (envs.ANT_VEL, "Ant-v5", {}),
+    (envs.ANT_DIR, "Ant-v5", {}),
+    (
+        envs.ANT_GOAL,
+        "Ant-v5",
+        {"terminate_when_unhealthy": False, "exclude_current_positions_from_observation": False},
+    ),
+]
 
 
 def _step_vec_env(env: VecEnv, actions: np.ndarray) -> None:
@@ -130,13 +143,21 @@ def _step_single(env: gym.Env[Any, Any], actions: np.ndarray, seed: int) -> None
             env.reset()
 
 
-def cheetah(steps: int, rounds: int, seed: int = 0) -> tuple[str, float]:
-    """Benchmark 1b; return its Markdown and the median throughput ratio (ours / v5)."""
-    rng = np.random.default_rng(seed)
-    actions = rng.uniform(-1.0, 1.0, size=(steps, 6)).astype(np.float32)
+def mujoco_family(
+    env_id: str,
+    reference_id: str,
+    reference_kwargs: dict[str, Any],
+    steps: int,
+    rounds: int,
+    seed: int = 0,
+) -> tuple[list[str], float]:
+    """One family against its Gymnasium env; return its table row and the median ratio."""
     with quiet_mujoco():
-        ours = gym.make(envs.HALF_CHEETAH_VEL)
-        reference = gym.make("HalfCheetah-v5", max_episode_steps=200)
+        ours = gym.make(env_id)
+        reference = gym.make(reference_id, max_episode_steps=200, **reference_kwargs)
+    rng = np.random.default_rng(seed)
+    shape = ours.action_space.shape or ()
+    actions = rng.uniform(-1.0, 1.0, size=(steps, *shape)).astype(np.float32)
     # The same reset seed per round for both: identical trajectories, only the reward differs.
     counter = {"ours": 0, "v5": 0}
 
@@ -152,31 +173,38 @@ def cheetah(steps: int, rounds: int, seed: int = 0) -> tuple[str, float]:
     reference.close()
     # Throughput ratio ours / v5 = time(v5) / time(ours).
     ratio = Spread.of(ratios(times["v5"], times["ours"]))
-    labels = {"ours": envs.HALF_CHEETAH_VEL, "v5": "HalfCheetah-v5 (max_episode_steps=200)"}
-    rows = [
-        [
-            f"`{label}`",
-            number(steps / Spread.of(times[key]).median),
-            f"{Spread.of(times[key]).median:.3f}",
-        ]
-        for key, label in labels.items()
-    ]
     overhead = (1.0 / ratio.median - 1.0) * 100.0
-    text = "\n\n".join(
+    extra = ", ".join(f"{k}={v}" for k, v in reference_kwargs.items())
+    row = [
+        f"`{env_id}`",
+        f"`{reference_id}`" + (f" ({extra})" if extra else ""),
+        number(steps / Spread.of(times["ours"]).median),
+        number(steps / Spread.of(times["v5"]).median),
+        f"**{ratio.median:.3f}** ({overhead:+.1f}%)",
+        f"{ratio.p25:.3f}-{ratio.p75:.3f}",
+        verdict(ratio.median, CHEETAH_TARGET, higher_is_better=True),
+    ]
+    return row, ratio.median
+
+
+def mujoco_families(steps: int, rounds: int) -> str:
+    """Benchmarks 1b and 1c: every MuJoCo family against its Gymnasium env, as Markdown."""
+    rows = [
+        mujoco_family(env_id, reference_id, kwargs, steps, rounds)[0]
+        for env_id, reference_id, kwargs in MUJOCO_FAMILIES
+    ]
+    header = ["family", "Gymnasium env", "steps/s", "its steps/s", "ratio (overhead)", "IQR", ""]
+    return "\n\n".join(
         [
-            "### 1b. HalfCheetahVel vs HalfCheetah-v5 (single env)",
+            "### 1b, 1c. MuJoCo families vs their Gymnasium env (single env)",
             f"{number(steps)} steps per round with the same pre-generated actions and the same "
-            f"reset seed (identical trajectories, reset when terminated or truncated); {rounds} "
-            "interleaved rounds after one warm-up round.",
-            table(["env", "median steps/s", "median s per round"], rows),
-            f"Throughput ratio ours / v5 (median of per-round ratios): **{ratio.median:.3f}** "
-            f"(overhead {overhead:+.1f}%); spread of the per-round ratios: IQR "
-            f"{ratio.p25:.3f}-{ratio.p75:.3f}, range {ratio.low:.3f}-{ratio.high:.3f}. "
-            f"Target >= {CHEETAH_TARGET} (overhead <= 5%): "
-            f"{verdict(ratio.median, CHEETAH_TARGET, higher_is_better=True)}.",
+            f"reset seed (identical trajectories, reset when terminated or truncated; both "
+            f"truncate at 200 steps); {rounds} interleaved rounds after one warm-up round. "
+            "Ratio: the median of per-round throughput ratios, family / Gymnasium env. "
+            f"Target >= {CHEETAH_TARGET} (overhead <= 5%).",
+            table(header, rows),
         ]
     )
-    return text, ratio.median
 
 
 def run(
@@ -202,7 +230,7 @@ def run(
     nav_text, _ = navigation(
         nav_steps or (500 if quick else 5000), nav_rounds or (3 if quick else 15)
     )
-    cheetah_text, _ = cheetah(
+    cheetah_text = mujoco_families(
         cheetah_steps or (2000 if quick else 10000), cheetah_rounds or (5 if quick else 41)
     )
     parts = ["## 1. Environment throughput"]

@@ -21,7 +21,7 @@ from reptile_rl.adaptation import adapt
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
-from reptile_rl.families import env_horizon, family_task_type
+from reptile_rl.families import env_horizon, family_class
 from reptile_rl.learners import export_policy
 from reptile_rl.parallel import make_backend
 from reptile_rl.plotting import plot_training
@@ -188,9 +188,14 @@ def _plot(args: argparse.Namespace) -> None:
 
 def _envs(args: argparse.Namespace) -> None:
     for env_id in sorted(i for i in gym.registry if i.startswith("ReptileRL/")):
-        task_type = family_task_type(env_id)
-        ranges = {**task_type.bounds, **task_type.choices}
-        print(f"{env_id}: horizon {env_horizon(env_id)}, {task_type.__name__} {ranges}")
+        family = family_class(env_id)
+        task_type = family.task_type
+        splits = "" if task_type.disjoint_splits else " (train and test: the whole family)"
+        print(env_id)
+        print(f"  tasks:   {task_type.__name__}: {task_type.describe_space()}{splits}")
+        print(f"  horizon: {env_horizon(env_id)} steps")
+        print(f"  metric:  {family.metric}")
+        print(f"  source:  {family.source or '(not given)'}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,12 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import yaml
 
 from reptile_rl import __version__
 from reptile_rl.cli import main
 from reptile_rl.config import config_from_dict, load_config
+from reptile_rl.families import family_class
 from reptile_rl.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +84,21 @@ def test_a_finished_run_resumed_touches_nothing_and_can_be_extended(tmp_path, ca
     eps = [float(row.split(",")[3]) for row in progress[1:]]
     assert eps == pytest.approx([1.0, 0.0, 1 / 3, 0.0])
     assert main(["train", "navigation", "--iterations", "4", *tiny]) == 2
+
+
+def test_envs_lists_every_family_with_tasks_horizon_metric_and_source(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    ids = sorted(i for i in gym.registry if i.startswith("ReptileRL/"))
+    assert len(ids) >= 6
+    blocks = out.split("\nReptileRL/")
+    assert len(blocks) == len(ids)
+    for env_id, block in zip(ids, blocks, strict=True):
+        family = family_class(env_id)
+        assert env_id.removeprefix("ReptileRL/") in block.splitlines()[0]
+        assert f"horizon: {family.horizon} steps" in block
+        assert f"metric:  {family.metric}" in block
+        assert family.source and f"source:  {family.source}" in block
+        assert family.task_type.describe_space() in block
+    assert "AntGoalTask: (goal_x, goal_y) in the disk of radius 3.0" in out
+    assert "AntVelocityTask: target_velocity in [0.0, 3.0]" in out

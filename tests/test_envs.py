@@ -20,6 +20,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from reptile_rl import envs
 from reptile_rl.envs import (
+    AntDirectionTask,
+    AntDirEnv,
+    AntGoalEnv,
+    AntGoalTask,
+    AntVelEnv,
+    AntVelocityTask,
     DirectionTask,
     HalfCheetahDirEnv,
     HalfCheetahVelEnv,
@@ -33,7 +39,14 @@ from reptile_rl.envs import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-IDS = [envs.NAVIGATION_2D, envs.HALF_CHEETAH_VEL, envs.HALF_CHEETAH_DIR]
+IDS = [
+    envs.NAVIGATION_2D,
+    envs.HALF_CHEETAH_VEL,
+    envs.HALF_CHEETAH_DIR,
+    envs.ANT_VEL,
+    envs.ANT_DIR,
+    envs.ANT_GOAL,
+]
 
 
 def ctrl(action: np.ndarray) -> float:
@@ -46,7 +59,14 @@ def ctrl(action: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     ("env_id", "horizon"),
-    [(envs.NAVIGATION_2D, 100), (envs.HALF_CHEETAH_VEL, 200), (envs.HALF_CHEETAH_DIR, 200)],
+    [
+        (envs.NAVIGATION_2D, 100),
+        (envs.HALF_CHEETAH_VEL, 200),
+        (envs.HALF_CHEETAH_DIR, 200),
+        (envs.ANT_VEL, 200),
+        (envs.ANT_DIR, 200),
+        (envs.ANT_GOAL, 200),
+    ],
 )
 def test_ids_are_registered_with_their_horizon(env_id, horizon):
     assert env_id in gym.registry
@@ -100,7 +120,7 @@ def test_importing_reptile_rl_alone_registers_the_ids():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "registered 3" in result.stdout
+    assert f"registered {len(IDS)}" in result.stdout
 
 
 # -- 2. Navigation2D known answers ------------------------------------------------------------
@@ -207,6 +227,10 @@ TASKS = [
     VelocityTask(math.pi / 2),
     DirectionTask(1),
     DirectionTask(-1),
+    AntVelocityTask(3.0),
+    AntDirectionTask(-1),
+    AntGoalTask(-3.0, 0.0),
+    AntGoalTask(1.2345678901234567, -2.5),
 ]
 
 
@@ -243,6 +267,11 @@ RANGE_ERRORS = [
     (lambda: DirectionTask(2), "DirectionTask.direction", "[-1, 1]"),
     (lambda: DirectionTask(0.5), "DirectionTask.direction", "[-1, 1]"),
     (lambda: DirectionTask(float("nan")), "DirectionTask.direction", "[-1, 1]"),
+    (lambda: AntVelocityTask(3.01), "AntVelocityTask.target_velocity", "[0.0, 3.0]"),
+    (lambda: AntDirectionTask(0), "AntDirectionTask.direction", "[-1, 1]"),
+    (lambda: AntGoalTask(3.5, 0.0), "AntGoalTask.goal_x", "[-3.0, 3.0]"),
+    # Inside the box, outside the disk: the message names both fields and the radius.
+    (lambda: AntGoalTask(2.5, -2.5), "AntGoalTask (goal_x, goal_y)", "within 3.0 of the origin"),
 ]
 
 
@@ -282,6 +311,9 @@ def test_task_type_errors_name_field_and_range(make, message, type_name):
         (HalfCheetahVelEnv, NavigationTask(0.1, 0.1), "VelocityTask (family 'half_cheetah_vel')"),
         (HalfCheetahVelEnv, DirectionTask(1), "VelocityTask (family 'half_cheetah_vel')"),
         (HalfCheetahDirEnv, VelocityTask(1.0), "DirectionTask (family 'half_cheetah_dir')"),
+        # Same fields, another family: an ant task is not a cheetah task, nor the reverse.
+        (HalfCheetahDirEnv, AntDirectionTask(1), "DirectionTask (family 'half_cheetah_dir')"),
+        (AntVelEnv, VelocityTask(1.0), "AntVelocityTask (family 'ant_vel')"),
         (Navigation2DEnv, None, "NavigationTask"),
         (Navigation2DEnv, {"goal_x": 0.1, "goal_y": 0.1}, "NavigationTask"),
     ],
@@ -353,14 +385,20 @@ def test_regression_huge_integer_raises_value_error():
 # -- 4. sampling and splits ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task_type", [NavigationTask, VelocityTask, DirectionTask])
+FAMILY_OF_TASK = {
+    NavigationTask: Navigation2DEnv,
+    VelocityTask: HalfCheetahVelEnv,
+    DirectionTask: HalfCheetahDirEnv,
+    AntVelocityTask: AntVelEnv,
+    AntDirectionTask: AntDirEnv,
+    AntGoalTask: AntGoalEnv,
+}
+
+
+@pytest.mark.parametrize("task_type", list(FAMILY_OF_TASK))
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_sampling_is_deterministic_and_prefix_stable(task_type, split):
-    family = {
-        NavigationTask: Navigation2DEnv,
-        VelocityTask: HalfCheetahVelEnv,
-        DirectionTask: HalfCheetahDirEnv,
-    }[task_type]
+    family = FAMILY_OF_TASK[task_type]
     sample = family().sample_tasks
     first = sample(20, seed=3, split=split)
     assert len(first) == 20
@@ -368,7 +406,7 @@ def test_sampling_is_deterministic_and_prefix_stable(task_type, split):
     assert sample(20, seed=3, split=split) == first
     assert sample(7, seed=3, split=split) == first[:7]
     assert sample(0, seed=3, split=split) == []
-    if task_type is not DirectionTask:  # two tasks only: lists of 20 can coincide by chance
+    if not task_type.choices:  # two tasks only: lists of 20 can coincide by chance
         assert sample(20, seed=4, split=split) != first
         assert len(set(first)) == 20
 
@@ -384,7 +422,7 @@ def test_sample_rejects_bad_arguments():
         Navigation2DEnv().task_split("validation", 1)
 
 
-@pytest.mark.parametrize("family", [Navigation2DEnv, HalfCheetahVelEnv, HalfCheetahDirEnv])
+@pytest.mark.parametrize("family", list(FAMILY_OF_TASK.values()))
 def test_task_split_lists_are_fixed_and_prefix_stable(family):
     env = family()
     for split in ("train", "test"):
@@ -399,7 +437,11 @@ def test_task_split_lists_are_fixed_and_prefix_stable(family):
 
 @pytest.mark.parametrize(
     ("family", "fields"),
-    [(Navigation2DEnv, ["goal_x", "goal_y"]), (HalfCheetahVelEnv, ["target_velocity"])],
+    [
+        (Navigation2DEnv, ["goal_x", "goal_y"]),
+        (HalfCheetahVelEnv, ["target_velocity"]),
+        (AntVelEnv, ["target_velocity"]),
+    ],
 )
 def test_continuous_splits_are_disjoint_and_cover_the_range(family, fields):
     env = family()
@@ -446,13 +488,15 @@ def test_continuous_splits_each_hold_about_half_the_family():
     assert 760 < sum(t.split == "test" for t in goals) < 920
 
 
-def test_half_cheetah_dir_splits_are_the_whole_family():
-    env = HalfCheetahDirEnv()
-    assert DirectionTask.disjoint_splits is False
+@pytest.mark.parametrize("family", [HalfCheetahDirEnv, AntDirEnv])
+def test_direction_splits_are_the_whole_family(family):
+    env = family()
+    task_type = env.task_type
+    assert task_type.disjoint_splits is False
     for split in ("train", "test"):
         assert {t.direction for t in env.task_split(split, 2)} == {-1, 1}
         assert {t.direction for t in env.sample_tasks(30, seed=0, split=split)} == {-1, 1}
-        assert DirectionTask(1).in_split(split) and DirectionTask(-1).in_split(split)
+        assert task_type(1).in_split(split) and task_type(-1).in_split(split)
 
 
 # Regression: VelocityTask(0.0) == VelocityTask(-0.0) (equal and same hash) but they serialize to

@@ -6,6 +6,10 @@ Importing this package registers:
 - ``ReptileRL/HalfCheetahVel-v0``: HalfCheetah-v5 running at an unobserved target velocity
   (horizon 200).
 - ``ReptileRL/HalfCheetahDir-v0``: HalfCheetah-v5 running forward or backward (horizon 200).
+- ``ReptileRL/AntVel-v0``: Ant-v5 running at an unobserved target velocity (MAML; horizon 200).
+- ``ReptileRL/AntDir-v0``: Ant-v5 running forward or backward (MAML; horizon 200).
+- ``ReptileRL/AntGoal-v0``: Ant-v5 walking to an unobserved goal position (ProMP, PEARL;
+  horizon 200).
 
 Every family declares its ``horizon``, an optional batched ``VecEnv`` and published reference
 numbers (:class:`TaskFamily`). Every family env offers ``sample_tasks``, ``set_task``,
@@ -16,6 +20,14 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
+from reptile_rl.envs.ant import (
+    AntDirectionTask,
+    AntDirEnv,
+    AntGoalEnv,
+    AntGoalTask,
+    AntVelEnv,
+    AntVelocityTask,
+)
 from reptile_rl.envs.base import SPLITS, Split, Task, TaskFamily, task_from_dict, task_from_json
 from reptile_rl.envs.half_cheetah import (
     DirectionTask,
@@ -29,6 +41,9 @@ from reptile_rl.envs.wrappers import TaskInObservation, VecTaskInObservation
 NAVIGATION_2D = "ReptileRL/Navigation2D-v0"
 HALF_CHEETAH_VEL = "ReptileRL/HalfCheetahVel-v0"
 HALF_CHEETAH_DIR = "ReptileRL/HalfCheetahDir-v0"
+ANT_VEL = "ReptileRL/AntVel-v0"
+ANT_DIR = "ReptileRL/AntDir-v0"
+ANT_GOAL = "ReptileRL/AntGoal-v0"
 
 # A flat list of registrations, as Gymnasium's own; each horizon is the family's constant.
 # Guarded so that reloading the package does not warn about re-registration.
@@ -36,6 +51,9 @@ _FAMILIES: list[tuple[str, type[TaskFamily[Any]]]] = [
     (NAVIGATION_2D, Navigation2DEnv),
     (HALF_CHEETAH_VEL, HalfCheetahVelEnv),
     (HALF_CHEETAH_DIR, HalfCheetahDirEnv),
+    (ANT_VEL, AntVelEnv),
+    (ANT_DIR, AntDirEnv),
+    (ANT_GOAL, AntGoalEnv),
 ]
 for _env_id, _family in _FAMILIES:
     if _env_id not in registry:
@@ -46,10 +64,19 @@ for _env_id, _family in _FAMILIES:
         )
 
 __all__ = [
+    "ANT_DIR",
+    "ANT_GOAL",
+    "ANT_VEL",
     "HALF_CHEETAH_DIR",
     "HALF_CHEETAH_VEL",
     "NAVIGATION_2D",
     "SPLITS",
+    "AntDirEnv",
+    "AntDirectionTask",
+    "AntGoalEnv",
+    "AntGoalTask",
+    "AntVelEnv",
+    "AntVelocityTask",
     "DirectionTask",
     "HalfCheetahDirEnv",
     "HalfCheetahVelEnv",

@@ -95,6 +95,18 @@ class Task:
         """Return the task as a JSON string; :func:`task_from_json` reads it back exactly."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @classmethod
+    def describe_space(cls) -> str:
+        """The task space in words, e.g. ``"target_velocity in [0.0, 2.0]"``."""
+        parts = []
+        for field in dataclasses.fields(cls):
+            if field.name in cls.choices:
+                values = ", ".join(str(v) for v in cls.choices[field.name])
+                parts.append(f"{field.name} in {{{values}}}")
+            else:
+                parts.append("{} in [{}, {}]".format(field.name, *cls.bounds[field.name]))
+        return ", ".join(parts)
+
     def as_array(self) -> np.ndarray:
         """Return the task parameters as a float32 vector (used by the oracle wrapper)."""
         return np.array(dataclasses.astuple(self), dtype=np.float32)
@@ -234,6 +246,12 @@ class TaskFamily(Generic[TaskT]):
 
     reference_source: ClassVar[str] = ""
     """Where :attr:`reference_results` come from."""
+
+    metric: ClassVar[str] = "return"
+    """What evaluation reports for the family (Meta-World families add the success rate)."""
+
+    source: ClassVar[str] = ""
+    """Where the family's definition comes from, in one line (``reptile-rl envs`` prints it)."""
 
     @classmethod
     def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:

@@ -186,6 +186,7 @@ class HalfCheetahVelEnv(_HalfCheetahTaskEnv[VelocityTask]):
     __doc__ = (__doc__ or "") + _HALF_CHEETAH_DOC
     task_type = VelocityTask
     task_key = "target_velocity"
+    source = "MAML (Finn et al. 2017, section 5.3), half_cheetah_env_rand.py of cbfinn/maml_rl"
 
     def _forward_reward(self, x_velocity: float) -> float:
         return -abs(x_velocity - self._task.target_velocity)
@@ -214,6 +215,9 @@ class HalfCheetahDirEnv(_HalfCheetahTaskEnv[DirectionTask]):
     __doc__ = (__doc__ or "") + _HALF_CHEETAH_DOC
     task_type = DirectionTask
     task_key = "direction"
+    source = (
+        "MAML (Finn et al. 2017, section 5.3), half_cheetah_env_rand_direc.py of cbfinn/maml_rl"
+    )
 
     def _forward_reward(self, x_velocity: float) -> float:
         return self._task.direction * x_velocity

@@ -157,6 +157,7 @@ class Navigation2DEnv(TaskFamily[NavigationTask], gym.Env[np.ndarray, np.ndarray
     }
     # Finn et al. 2017, section 5.3: returns after 0-3 gradient steps.
     reference_source = "MAML's published numbers (Finn et al. 2017; 40 tasks, 20 trajectories)"
+    source = "MAML (Finn et al. 2017, section 5.3), point_env_randgoal.py of cbfinn/maml_rl"
 
     @classmethod
     def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> Navigation2DVecEnv:
