@@ -43,6 +43,8 @@ from reptile_rl.sources import base_config, config_with_overrides, load_source, 
 from reptile_rl.vec_env import FiniteHorizon
 
 CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
+SUCCESS_COLUMNS = ["success_rate", "mean_action_success_rate"]
+"""Appended to :data:`CSV_COLUMNS` for a task whose env reports success."""
 
 
 @dataclasses.dataclass
@@ -55,6 +57,9 @@ class Adaptation:
         returns: The stochastic policy's mean return after 0, 1, ..., K updates.
         mean_action_returns: The same acting on the policy's mean action.
         rollout_size: Env steps of one update.
+        success_rates: The fraction of the episodes behind ``returns`` that succeeded, where
+            the env reports success (SB3's ``info["is_success"]``); else empty.
+        mean_action_success_rates: The same for ``mean_action_returns``.
     """
 
     policy: PolicyFile
@@ -62,18 +67,34 @@ class Adaptation:
     returns: list[float]
     mean_action_returns: list[float]
     rollout_size: int
+    success_rates: list[float] = dataclasses.field(default_factory=list)
+    mean_action_success_rates: list[float] = dataclasses.field(default_factory=list)
+
+    def columns(self) -> list[str]:
+        """The keys of :meth:`rows`: the success columns only where success was measured."""
+        measured = self.success_rates or self.mean_action_success_rates
+        return CSV_COLUMNS + (SUCCESS_COLUMNS if measured else [])
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per update: ``update``, ``env_steps``, ``return``, ``mean_action_return``."""
-        return [
-            {
+        """One row per update: ``update``, ``env_steps``, ``return``, ``mean_action_return``.
+
+        Where success was measured, also ``success_rate`` and ``mean_action_success_rate``
+        (``""`` where one of them was not).
+        """
+        rows: list[dict[str, Any]] = []
+        for k, value in enumerate(self.returns):
+            row: dict[str, Any] = {
                 "update": k,
                 "env_steps": k * self.rollout_size,
                 "return": value,
                 "mean_action_return": self.mean_action_returns[k],
             }
-            for k, value in enumerate(self.returns)
-        ]
+            if self.success_rates or self.mean_action_success_rates:
+                rates = (self.success_rates, self.mean_action_success_rates)
+                for column, values in zip(SUCCESS_COLUMNS, rates, strict=True):
+                    row[column] = values[k] if k < len(values) else ""
+            rows.append(row)
+        return rows
 
     def to_sb3(self, env: VecEnv | None = None) -> OnPolicyAlgorithm:
         """The adapted policy as an SB3 model of the learner's class (PPO or A2C).
@@ -105,7 +126,7 @@ class Adaptation:
         export_policy(self.policy, paths[0], inner=self.policy.config.evaluation_inner())
         save_policy(paths[1], self.policy)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=self.columns(), lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows())
         atomic_write_text(paths[2], buffer.getvalue())
@@ -140,7 +161,8 @@ def adapt(
         overrides: ``key=value`` overrides of the source's configuration.
 
     Returns:
-        The adapted policy and its returns after every update.
+        The adapted policy and its returns (and success rates, where the env reports success)
+        after every update.
 
     Raises:
         ConfigError: For a task of another family, bad values or overrides.
@@ -172,7 +194,13 @@ def adapt(
     info = {"task": the_task.to_dict(), "updates": config.evaluation.updates, "seed": seed}
     adapted = PolicyFile(result.params, config, "adapted", policy.oracle, info)  # rates used up
     return Adaptation(
-        adapted, the_task, result.returns, result.mean_action_returns, learner.rollout_size
+        adapted,
+        the_task,
+        result.returns,
+        result.mean_action_returns,
+        learner.rollout_size,
+        result.success_rates,
+        result.mean_action_success_rates,
     )
 
 

@@ -155,12 +155,23 @@ def _adapt(args: argparse.Namespace) -> None:
     for path in adaptation.save(out):
         print(path)
     print(f"task {adaptation.task.to_json()}")
-    print("update  env_steps  return (stochastic)  return (mean action)")
+    success = "success_rate" in adaptation.columns()
+    header = "update  env_steps  return (stochastic)  return (mean action)"
+    print(header + ("  success (stochastic)  success (mean action)" if success else ""))
     for row in adaptation.rows():
-        print(
+        line = (
             f"{row['update']:>6}  {row['env_steps']:>9}  {row['return']:>19.2f}  "
             f"{row['mean_action_return']:>20.2f}"
         )
+        if success:
+            rates = _rate(row["success_rate"]), _rate(row["mean_action_success_rate"])
+            line += f"  {rates[0]:>20}  {rates[1]:>21}"
+        print(line)
+
+
+def _rate(value: float | str) -> str:
+    """A success rate as a printed cell (``""`` where it was not measured)."""
+    return value if isinstance(value, str) else f"{value:.2f}"
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -191,11 +202,14 @@ def _envs(args: argparse.Namespace) -> None:
         family = family_class(env_id)
         task_type = family.task_type
         splits = "" if task_type.disjoint_splits else " (train and test: the whole family)"
-        print(env_id)
+        kwargs = gym.registry[env_id].kwargs
+        print(env_id + "".join(f" ({k}={v})" for k, v in kwargs.items()))
         print(f"  tasks:   {task_type.__name__}: {task_type.describe_space()}{splits}")
         print(f"  horizon: {env_horizon(env_id)} steps")
         print(f"  metric:  {family.metric}")
         print(f"  source:  {family.source or '(not given)'}")
+        if (reason := family.unavailable_reason()) is not None:
+            print(f"  needs:   {reason}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -111,6 +111,13 @@ class InnerConfig:
         "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
         low=0.0,
     )
+    adapt_only: list[str] = option(
+        [],
+        "Regexes of the policy parameters the inner loop adapts (ANIL, Raghu et al. 2020: e.g. "
+        "['action_net.*', 'log_std'] for the last layer and the noise); the others stay "
+        "frozen. Empty: every parameter. With Reptile a frozen parameter is never meta-learned "
+        "either (phi equals theta there).",
+    )
     n_epochs: int = option(10, "PPO only: epochs over each rollout.", low=1)
     batch_size: int | None = option(
         500,
@@ -471,13 +478,17 @@ def check_config(config: Config) -> None:
                     f"outer.{key}: must be in [0.0, 1.0] with outer.direction reptile (an "
                     f"interpolation; larger steps need direction last_step), got {value!r}"
                 )
-    for index, pattern in enumerate(config.outer.exclude):
+    _check_regexes("outer.exclude", config.outer.exclude)
+    _check_regexes("inner.adapt_only", config.inner.adapt_only)
+    _check_regexes("evaluation.inner.adapt_only", config.evaluation_inner().adapt_only)
+
+
+def _check_regexes(key: str, patterns: list[str]) -> None:
+    for index, pattern in enumerate(patterns):
         try:
             re.compile(pattern)
         except re.error as error:
-            raise ConfigError(
-                f"outer.exclude[{index}]: invalid regex {pattern!r}: {error}"
-            ) from None
+            raise ConfigError(f"{key}[{index}]: invalid regex {pattern!r}: {error}") from None
 
 
 def check_env_builds(config: Config) -> None:

@@ -46,6 +46,10 @@ class Evaluation:
         rollout_size: Env steps of one update's rollout.
         mean_action_returns: The same for the policy acting on its mean action (how a deployed
             policy usually acts), if measured.
+        success_rates: ``success_rates[init][task index][update]``, the fraction of the
+            episodes behind ``returns`` that succeeded, for families whose env reports success
+            (SB3's ``info["is_success"]``); empty otherwise.
+        mean_action_success_rates: The same for ``mean_action_returns``.
     """
 
     config: Config
@@ -53,6 +57,10 @@ class Evaluation:
     returns: dict[str, list[list[float]]]
     rollout_size: int
     mean_action_returns: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    success_rates: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    mean_action_success_rates: dict[str, list[list[float]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def describe_tasks(self) -> str:
         """``"40 held-out tasks"``, or what else they are (``--task-file`` tasks may be train).
@@ -73,11 +81,18 @@ class Evaluation:
         Args:
             mean_action: Summarise the mean-action returns instead of the stochastic ones.
         """
-        result = {}
-        for init, per_task in (self.mean_action_returns if mean_action else self.returns).items():
-            updates = len(per_task[0])
-            result[init] = [summarize([curve[k] for curve in per_task]) for k in range(updates)]
-        return result
+        return _summarize_curves(self.mean_action_returns if mean_action else self.returns)
+
+    def success_summaries(self, mean_action: bool = False) -> dict[str, list[Summary]]:
+        """Mean success rate and its 95% confidence interval over tasks, per init and update.
+
+        Empty if the family's env reports no success.
+
+        Args:
+            mean_action: Summarise the mean-action success rates instead of the stochastic ones.
+        """
+        per_init = self.mean_action_success_rates if mean_action else self.success_rates
+        return _summarize_curves(per_init)
 
     def normalized_scores(self) -> dict[str, list[float]] | None:
         """``(R - R_pretrained@0) / (R_oracle - R_pretrained@0)`` per init and update.
@@ -116,6 +131,15 @@ class Evaluation:
                 for k in updates
             ]
         return differences
+
+
+def _summarize_curves(per_init: dict[str, list[list[float]]]) -> dict[str, list[Summary]]:
+    """``per_init[init][task][update]`` -> per init, a summary over tasks of each update."""
+    result = {}
+    for init, per_task in per_init.items():
+        updates = len(per_task[0])
+        result[init] = [summarize([curve[k] for curve in per_task]) for k in range(updates)]
+    return result
 
 
 def test_tasks(config: Config) -> list[Task]:
@@ -162,7 +186,7 @@ def evaluate(
 
     Returns:
         The returns (stochastic and mean-action) of every init on every task after every
-        update.
+        update, and the success rates where the family's env reports success.
     """
     tasks = test_tasks(config) if tasks is None else tasks
     inner = config.evaluation_inner()
@@ -172,6 +196,8 @@ def evaluate(
     ]
     returns: dict[str, list[list[float]]] = {}
     mean_action: dict[str, list[list[float]]] = {}
+    successes: dict[str, list[list[float]]] = {}
+    mean_action_successes: dict[str, list[list[float]]] = {}
     for init in INIT_NAMES:
         if init not in policies:
             continue
@@ -206,4 +232,17 @@ def evaluate(
             raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
         returns[init] = [r.returns for r in results]
         mean_action[init] = [r.mean_action_returns for r in results]
-    return Evaluation(config, tasks, returns, inner.rollout_size(config.horizon()), mean_action)
+        # Only where every adaptation measured them: an env either reports success or not.
+        if results and all(r.success_rates for r in results):
+            successes[init] = [r.success_rates for r in results]
+        if results and all(r.mean_action_success_rates for r in results):
+            mean_action_successes[init] = [r.mean_action_success_rates for r in results]
+    return Evaluation(
+        config,
+        tasks,
+        returns,
+        inner.rollout_size(config.horizon()),
+        mean_action,
+        successes,
+        mean_action_successes,
+    )

@@ -103,15 +103,42 @@ def _zoom(axes: Any, evaluation: Evaluation, reference: dict[str, list[float]]) 
             )
 
 
+def _draw_success(axes: Any, evaluation: Evaluation) -> None:
+    """Every init's mean success rate (with its interval band where n > 1), the oracle's line."""
+    updates = evaluation.config.evaluation.updates
+    xs = list(range(updates + 1))
+    for init, curve in evaluation.success_summaries().items():
+        colour = _COLOURS.get(init)
+        if init == "oracle":
+            oracle = curve[0]
+            axes.axhline(
+                oracle.mean, color=colour, linestyle="--", label=f"oracle ({oracle.mean:.2f})"
+            )
+            if oracle.n > 1:
+                axes.axhspan(max(oracle.low, 0.0), min(oracle.high, 1.0), color=colour, alpha=0.1)
+            continue
+        axes.plot(xs[: len(curve)], [s.mean for s in curve], marker="o", color=colour, label=init)
+        if all(s.n > 1 for s in curve):
+            # A rate lies in [0, 1]: the t-interval's band is clipped there.
+            lows = [max(s.low, 0.0) for s in curve]
+            highs = [min(s.high, 1.0) for s in curve]
+            axes.fill_between(xs[: len(curve)], lows, highs, color=colour, alpha=0.2)
+    axes.set_ylim(-0.05, 1.05)
+    axes.set_xticks(xs)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="best", ncol=2)
+
+
 def plot_adaptation(
     evaluation: Evaluation, path: Path, reference: dict[str, list[float]] | None = None
 ) -> None:
     """Return vs learner updates: every init, and a second panel zoomed on the adapted meta-init.
 
     The left panel shows every init's mean with its 95% interval band (none for one task) and
-    the oracle as a line. The right panel shows updates 1 onwards with the y-axis set by the
+    the oracle as a line. The next panel shows updates 1 onwards with the y-axis set by the
     meta-init, the oracle and MAML's published curve, so that -3 and -2 can be told apart;
     what falls below it (a badly adapted baseline) is marked at the bottom with its value.
+    Where success rates were measured, a last panel shows them as the first panel does returns.
 
     Args:
         evaluation: The measured returns.
@@ -121,8 +148,10 @@ def plot_adaptation(
     config = evaluation.config
     reference = reference or {}
     zoom = config.evaluation.updates > 0 and "meta" in evaluation.returns
+    success = bool(evaluation.success_rates)
+    count = 1 + zoom + success
     figure, panels = plt.subplots(
-        1, 2 if zoom else 1, figsize=(11 if zoom else 7, 4.5), dpi=120, squeeze=False
+        1, count, figsize=(7 + 4 * (count - 1), 4.5), dpi=120, squeeze=False
     )
     algorithm = config.evaluation_inner().algorithm.upper()
     tasks = len(evaluation.tasks)
@@ -138,6 +167,12 @@ def plot_adaptation(
         _zoom(panels[0][1], evaluation, reference)
         panels[0][1].set_title("after adaptation, zoomed on meta, oracle and MAML", fontsize=9)
         panels[0][1].set_xlabel(f"{algorithm} updates on the new task")
+    if success:
+        rates = panels[0][count - 1]
+        _draw_success(rates, evaluation)
+        rates.set_title("success rate, every initialisation", fontsize=9)
+        rates.set_xlabel(f"{algorithm} updates on the new task")
+        rates.set_ylabel(f"success rate ({config.evaluation.episodes} episodes, stochastic)")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -2,6 +2,8 @@
 
 The tables and the figure show the family's published reference numbers (e.g. MAML's for
 Navigation2D) where it declares them (:attr:`~reptile_rl.envs.TaskFamily.reference_results`).
+For a family whose env reports success (Meta-World's metric) every output also gives the success
+rate; for the others they are exactly as without it (no success column, key, table or panel).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from reptile_rl.rundir import adaptation_files
 from reptile_rl.stats import Summary
 
 CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return", "mean_action_return"]
+SUCCESS_COLUMNS = ["success_rate", "mean_action_success_rate"]
+"""Appended to :data:`CSV_COLUMNS` when the evaluation measured success rates."""
 
 
 def _fmt(value: float) -> str:
@@ -35,39 +39,70 @@ def _interval(summary: Summary) -> str:
     return f"{_fmt(summary.mean)} [{_fmt(summary.low)}, {_fmt(summary.high)}]"
 
 
+def _cell(curves: dict[str, list[list[float]]], init: str, task_id: int, update: int) -> Any:
+    """``curves[init][task_id][update]``, or ``""`` where it was not measured."""
+    curve = curves.get(init, [])
+    if task_id >= len(curve) or update >= len(curve[task_id]):
+        return ""
+    return curve[task_id][update]
+
+
 def to_csv(evaluation: Evaluation) -> str:
-    """One row per init, task and update (``mean_action_return`` empty where not measured)."""
+    """One row per init, task and update (``mean_action_return`` empty where not measured).
+
+    With success rates measured, also ``success_rate`` and ``mean_action_success_rate`` (empty
+    where not measured); without, the columns are left out.
+    """
+    measured = bool(evaluation.success_rates or evaluation.mean_action_success_rates)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    columns = CSV_COLUMNS + (SUCCESS_COLUMNS if measured else [])
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for init, per_task in evaluation.returns.items():
-        mean_action = evaluation.mean_action_returns.get(init) or [[] for _ in per_task]
-        rows = zip(evaluation.tasks, per_task, mean_action, strict=True)
-        for task_id, (task, curve, mean_action_curve) in enumerate(rows):
+        for task_id, (task, curve) in enumerate(zip(evaluation.tasks, per_task, strict=True)):
             for update, value in enumerate(curve):
-                writer.writerow(
-                    {
-                        "init": init,
-                        "task_id": task_id,
-                        "task": task.to_json(),
-                        "update": update,
-                        "env_steps": update * evaluation.rollout_size,
-                        "return": value,
-                        "mean_action_return": mean_action_curve[update]
-                        if update < len(mean_action_curve)
-                        else "",
-                    }
-                )
+                row = {
+                    "init": init,
+                    "task_id": task_id,
+                    "task": task.to_json(),
+                    "update": update,
+                    "env_steps": update * evaluation.rollout_size,
+                    "return": value,
+                    "mean_action_return": _cell(
+                        evaluation.mean_action_returns, init, task_id, update
+                    ),
+                }
+                if measured:
+                    row["success_rate"] = _cell(evaluation.success_rates, init, task_id, update)
+                    row["mean_action_success_rate"] = _cell(
+                        evaluation.mean_action_success_rates, init, task_id, update
+                    )
+                writer.writerow(row)
     return buffer.getvalue()
 
 
-def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
-    """Summary statistics per init and update, with the protocol and the sources."""
-    config = evaluation.config
-    inits = {
+def _summaries_json(summaries: dict[str, list[Summary]]) -> dict[str, list[dict[str, Any]]]:
+    return {
         init: [_summary_json(k, s) for k, s in enumerate(curve)]
-        for init, curve in evaluation.summaries().items()
+        for init, curve in summaries.items()
     }
+
+
+def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
+    """Summary statistics per init and update, with the protocol and the sources.
+
+    ``inits_success`` and ``inits_mean_action_success`` (the success rates, summarised as the
+    returns are) are there only where success rates were measured.
+    """
+    config = evaluation.config
+    inits = _summaries_json(evaluation.summaries())
+    success: dict[str, Any] = {}
+    if evaluation.success_rates:
+        success["inits_success"] = _summaries_json(evaluation.success_summaries())
+    if evaluation.mean_action_success_rates:
+        success["inits_mean_action_success"] = _summaries_json(
+            evaluation.success_summaries(mean_action=True)
+        )
     return {
         "env_id": config.env.id,
         "tasks": len(evaluation.tasks),
@@ -77,10 +112,8 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "inner": dataclasses.asdict(config.evaluation_inner()),
         "sources": sources,
         "inits": inits,
-        "inits_mean_action": {
-            init: [_summary_json(k, s) for k, s in enumerate(curve)]
-            for init, curve in evaluation.summaries(mean_action=True).items()
-        },
+        "inits_mean_action": _summaries_json(evaluation.summaries(mean_action=True)),
+        **success,
         "normalized_scores": evaluation.normalized_scores(),
         "paired_differences": {
             init: [_summary_json(k, s) for k, s in enumerate(curve)]
@@ -131,6 +164,16 @@ def to_markdown(evaluation: Evaluation) -> str:
             "does; one episode per env on envs of their own) [95% CI]:"
         )
         lines += rows(evaluation.summaries(mean_action=True))
+    if evaluation.success_rates:
+        lines += table(
+            "Success rate over tasks [95% CI; a t-interval, which can pass 0 and 1]: the "
+            "fraction of the stochastic policy's episodes above that succeeded (the env's "
+            "is_success at their end)."
+        )
+        lines += rows(evaluation.success_summaries())
+    if evaluation.mean_action_success_rates:
+        lines += table("Mean-action success rate (the mean-action episodes above) [95% CI]:")
+        lines += rows(evaluation.success_summaries(mean_action=True))
     family = family_class(config.env.id)
     if family.reference_results:
         lines += table(f"{family.reference_source}:")

@@ -10,6 +10,10 @@ Importing this package registers:
 - ``ReptileRL/AntDir-v0``: Ant-v5 running forward or backward (MAML; horizon 200).
 - ``ReptileRL/AntGoal-v0``: Ant-v5 walking to an unobserved goal position (ProMP, PEARL;
   horizon 200).
+- ``ReptileRL/ML1-reach-v0``, ``ML1-push-v0``, ``ML1-pick-place-v0``: Meta-World's ML1
+  benchmarks (horizon 500), and ``ReptileRL/ML1-v0`` for any ML1 skill by name
+  (``env_name=...``). They need the optional extra ``.[metaworld]``; without it they are listed
+  and say how to install it.
 
 Every family declares its ``horizon``, an optional batched ``VecEnv`` and published reference
 numbers (:class:`TaskFamily`). Every family env offers ``sample_tasks``, ``set_task``,
@@ -35,6 +39,7 @@ from reptile_rl.envs.half_cheetah import (
     HalfCheetahVelEnv,
     VelocityTask,
 )
+from reptile_rl.envs.metaworld import MetaWorldML1Env, ML1Task
 from reptile_rl.envs.navigation import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
 from reptile_rl.envs.wrappers import TaskInObservation, VecTaskInObservation
 
@@ -44,23 +49,30 @@ HALF_CHEETAH_DIR = "ReptileRL/HalfCheetahDir-v0"
 ANT_VEL = "ReptileRL/AntVel-v0"
 ANT_DIR = "ReptileRL/AntDir-v0"
 ANT_GOAL = "ReptileRL/AntGoal-v0"
+ML1 = "ReptileRL/ML1-v0"
+ML1_REACH = "ReptileRL/ML1-reach-v0"
 
 # A flat list of registrations, as Gymnasium's own; each horizon is the family's constant.
 # Guarded so that reloading the package does not warn about re-registration.
-_FAMILIES: list[tuple[str, type[TaskFamily[Any]]]] = [
-    (NAVIGATION_2D, Navigation2DEnv),
-    (HALF_CHEETAH_VEL, HalfCheetahVelEnv),
-    (HALF_CHEETAH_DIR, HalfCheetahDirEnv),
-    (ANT_VEL, AntVelEnv),
-    (ANT_DIR, AntDirEnv),
-    (ANT_GOAL, AntGoalEnv),
+_FAMILIES: list[tuple[str, type[TaskFamily[Any]], dict[str, Any]]] = [
+    (NAVIGATION_2D, Navigation2DEnv, {}),
+    (HALF_CHEETAH_VEL, HalfCheetahVelEnv, {}),
+    (HALF_CHEETAH_DIR, HalfCheetahDirEnv, {}),
+    (ANT_VEL, AntVelEnv, {}),
+    (ANT_DIR, AntDirEnv, {}),
+    (ANT_GOAL, AntGoalEnv, {}),
+    (ML1, MetaWorldML1Env, {}),
+    (ML1_REACH, MetaWorldML1Env, {"env_name": "reach-v3"}),
+    ("ReptileRL/ML1-push-v0", MetaWorldML1Env, {"env_name": "push-v3"}),
+    ("ReptileRL/ML1-pick-place-v0", MetaWorldML1Env, {"env_name": "pick-place-v3"}),
 ]
-for _env_id, _family in _FAMILIES:
+for _env_id, _family, _kwargs in _FAMILIES:
     if _env_id not in registry:
         register(
             id=_env_id,
             entry_point=f"{_family.__module__}:{_family.__name__}",
             max_episode_steps=_family.horizon,
+            kwargs=_kwargs,
         )
 
 __all__ = [
@@ -69,6 +81,8 @@ __all__ = [
     "ANT_VEL",
     "HALF_CHEETAH_DIR",
     "HALF_CHEETAH_VEL",
+    "ML1",
+    "ML1_REACH",
     "NAVIGATION_2D",
     "SPLITS",
     "AntDirEnv",
@@ -80,6 +94,8 @@ __all__ = [
     "DirectionTask",
     "HalfCheetahDirEnv",
     "HalfCheetahVelEnv",
+    "ML1Task",
+    "MetaWorldML1Env",
     "Navigation2DEnv",
     "Navigation2DVecEnv",
     "NavigationTask",

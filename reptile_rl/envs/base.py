@@ -248,7 +248,10 @@ class TaskFamily(Generic[TaskT]):
     """Where :attr:`reference_results` come from."""
 
     metric: ClassVar[str] = "return"
-    """What evaluation reports for the family (Meta-World families add the success rate)."""
+    """What evaluation reports for the family (Meta-World's: ``"success rate and return"``)."""
+
+    reports_success: ClassVar[bool] = False
+    """Whether every step's info carries SB3's ``is_success`` (evaluate and adapt report it)."""
 
     source: ClassVar[str] = ""
     """Where the family's definition comes from, in one line (``reptile-rl envs`` prints it)."""
@@ -267,6 +270,11 @@ class TaskFamily(Generic[TaskT]):
         Raises:
             ValueError: If the family's batched env does not take ``kwargs``.
         """
+        return None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the family cannot be built here (and how to fix it), or ``None`` if it can."""
         return None
 
     def sample_tasks(self, n: int, seed: int | None = None, split: Split = "train") -> list[TaskT]:

@@ -66,6 +66,10 @@ class AdaptResult:
             updates (``job.measure_mean_action``), else empty.
         rate_gradient: d(return after the last update) / d(log rate), named as
             ``job.inner_log_rates`` (``job.rate_gradient``), else ``None``.
+        success_rates: ``success_rates[k]``: the fraction of the episodes scored in
+            ``returns[k]`` that succeeded (SB3's ``info["is_success"]`` at their end); empty
+            if the env reports no success.
+        mean_action_success_rates: The same for the episodes of ``mean_action_returns``.
     """
 
     params: Params
@@ -78,6 +82,8 @@ class AdaptResult:
     last_step: Params | None = None
     mean_action_returns: list[float] = dataclasses.field(default_factory=list)
     rate_gradient: Params | None = None
+    success_rates: list[float] = dataclasses.field(default_factory=list)
+    mean_action_success_rates: list[float] = dataclasses.field(default_factory=list)
 
     @classmethod
     def failure(cls, error: BaseException) -> AdaptResult:
@@ -94,12 +100,15 @@ class Rollout:
         env_steps: Env steps it took.
         seconds: Wall time inside the learner's ``learn``.
         train_stats: The learner's training statistics, if a training phase followed.
+        success_rate: Fraction of those episodes that succeeded, ``None`` if the env reports
+            no success (SB3's ``info["is_success"]``).
     """
 
     mean_return: float
     env_steps: int
     seconds: float
     train_stats: dict[str, float]
+    success_rate: float | None = None
 
 
 class Learner(Protocol):

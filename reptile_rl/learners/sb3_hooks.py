@@ -1,12 +1,15 @@
 """Everything that touches stable-baselines3 internals, in one place.
 
-SB3 is wrapped, never forked, but the inner loop needs four things its public API does not
+SB3 is wrapped, never forked, but the inner loop needs five things its public API does not
 offer. Each is listed here with the private attribute it relies on; all were checked against
 stable-baselines3 2.9.2 (``OnPolicyAlgorithm``, shared by PPO and A2C) and torch 2.13:
 
-- the return of the first episode each sub-env completes in a rollout, and ending a
-  measurement rollout early: ``BaseCallback.locals["infos"]`` and ``["dones"]`` (the local
-  variables of ``OnPolicyAlgorithm.collect_rollouts``);
+- the return (and, where the env reports SB3's ``info["is_success"]``, the success) of the
+  first episode each sub-env completes in a rollout, and ending a measurement rollout early:
+  ``BaseCallback.locals["infos"]`` and ``["dones"]`` (the local variables of
+  ``OnPolicyAlgorithm.collect_rollouts``);
+- the success of the mean-action episodes: the ``locals`` that ``evaluate_policy`` hands its
+  callback (``["done"]``, ``["info"]``, ``["i"]``);
 - MAML's linear advantage baseline: after the rollout, ``model.rollout_buffer.values`` is
   overwritten and ``rollout_buffer.compute_returns_and_advantage`` called again, with
   ``BaseCallback.locals["new_obs"]`` and ``["dones"]`` for the last step (issue 6);
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +40,9 @@ from reptile_rl.params import Params
 class EpisodeReturns(BaseCallback):
     """Records the return of the first episode each sub-env completes in a rollout.
 
+    Also records whether that episode succeeded, where the env reports SB3's conventional
+    ``info["is_success"]`` (its value at the episode's last step).
+
     Args:
         stop_when_complete: End the rollout (and skip the training phase) as soon as every
             sub-env has completed an episode: a measurement-only rollout.
@@ -48,15 +55,19 @@ class EpisodeReturns(BaseCallback):
         self.stop_when_complete = stop_when_complete
         self.linear_baseline_horizon = linear_baseline_horizon
         self.returns = np.empty(0)
+        # 1.0 / 0.0 per sub-env; NaN where the episode's info had no "is_success".
+        self.successes = np.empty(0)
 
     def _on_rollout_start(self) -> None:
         self.returns = np.full(self.training_env.num_envs, np.nan)
+        self.successes = np.full(self.training_env.num_envs, np.nan)
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]
         for index in np.flatnonzero(self.locals["dones"]):
             if np.isnan(self.returns[index]):
                 self.returns[index] = float(infos[index]["episode"]["r"])
+                self.successes[index] = _success(infos[index])
         return not (self.stop_when_complete and not np.isnan(self.returns).any())
 
     def _on_rollout_end(self) -> None:
@@ -82,6 +93,48 @@ class EpisodeReturns(BaseCallback):
         if np.isnan(self.returns).any():
             raise RuntimeError("a sub-env completed no episode in its rollout (n_steps < horizon?)")
         return float(self.returns.mean())
+
+    def success_rate(self) -> float | None:
+        """Fraction of those episodes that succeeded; ``None`` if the env reports no success."""
+        return _success_rate(self.successes)
+
+
+def _success(info: dict[str, Any]) -> float:
+    """1.0 or 0.0: ``info["is_success"]`` at an episode's end; NaN if the env reports none."""
+    value = info.get("is_success")
+    return np.nan if value is None else float(bool(value))
+
+
+def _success_rate(successes: np.ndarray) -> float | None:
+    """Mean of 1.0 / 0.0 episode successes; ``None`` if any episode reported none."""
+    if successes.size == 0 or np.isnan(successes).any():
+        return None
+    return float(successes.mean())
+
+
+class EpisodeSuccesses:
+    """An ``evaluate_policy`` callback: whether the first episode of each sub-env succeeded.
+
+    Records nothing that ``evaluate_policy`` computes, so its returns stay as they are.
+
+    Args:
+        n_envs: Sub-envs of the evaluated VecEnv.
+    """
+
+    def __init__(self, n_envs: int) -> None:
+        self.successes = np.full(n_envs, np.nan)
+        self._done = np.zeros(n_envs, dtype=bool)
+
+    def __call__(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
+        """Called by ``evaluate_policy`` for each sub-env at each step."""
+        index = int(locals_["i"])
+        if locals_["done"] and not self._done[index]:
+            self._done[index] = True
+            self.successes[index] = _success(locals_["info"])
+
+    def success_rate(self) -> float | None:
+        """Fraction of those episodes that succeeded; ``None`` if the env reports no success."""
+        return _success_rate(self.successes)
 
 
 @dataclasses.dataclass(frozen=True)

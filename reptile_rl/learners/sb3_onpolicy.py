@@ -20,6 +20,7 @@ episode each sub-env completes in it: with the default ``n_steps`` = horizon tha
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,13 @@ def _sum_rate_sets(per_update: list[Params], sets: int) -> Params:
     return total
 
 
+def _reported(success_rates: list[float | None]) -> list[float]:
+    """The success rates of every rollout, or none if the env reported no success in one."""
+    if any(rate is None for rate in success_rates):
+        return []
+    return [rate for rate in success_rates if rate is not None]
+
+
 def load_parameters(model: OnPolicyAlgorithm, params: Params) -> None:
     """Load parameters into an SB3 model's policy (every name must match)."""
     model.policy.load_state_dict({name: torch.tensor(value) for name, value in params.items()})
@@ -210,6 +218,12 @@ class OnPolicyLearner:
                         grad * self._rate_scales[name] if name in self._rate_scales else grad
                     )
                 )
+        if self.inner.adapt_only:
+            # ANIL (Raghu et al. 2020): only the matched parameters take gradient steps; the
+            # optimizer skips a parameter without a gradient, whatever its kind.
+            adapted = [re.compile(pattern) for pattern in self.inner.adapt_only]
+            for name, parameter in self.model.policy.named_parameters():
+                parameter.requires_grad_(any(p.fullmatch(name) for p in adapted))
         linear = self.inner.advantage_baseline == "linear"
         self._training = sb3_hooks.EpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
@@ -267,9 +281,12 @@ class OnPolicyLearner:
             # Without the gradient hooks a rate-1 step would be taken unscaled.
             raise ValueError("learned inner rates given, but outer.inner_rates is fixed")
         rollouts, before_last, mean_action, steps = [], None, [], []
+        mean_action_successes: list[float | None] = []
         for k in range(job.updates + 1):
             if job.measure_mean_action:
-                mean_action.append(self.measure_mean_action(job.seed))
+                mean_return, mean_success = self._measure_mean_action(job.seed)
+                mean_action.append(mean_return)
+                mean_action_successes.append(mean_success)
             if k == job.updates:
                 break
             if job.keep_last_step and k == job.updates - 1:
@@ -312,6 +329,8 @@ class OnPolicyLearner:
             last_step=None if before_last is None else subtract(adapted, before_last),
             mean_action_returns=mean_action,
             rate_gradient=rate_gradient,
+            success_rates=_reported([r.success_rate for r in rollouts]),
+            mean_action_success_rates=_reported(mean_action_successes),
         )
 
     def _gradients(self) -> Params:
@@ -353,18 +372,24 @@ class OnPolicyLearner:
         stay as they are. Raises ``RuntimeError`` before the first ``adapt`` with
         ``measure_mean_action``, which builds those envs.
         """
+        return self._measure_mean_action(seed)[0]
+
+    def _measure_mean_action(self, seed: int) -> tuple[float, float | None]:
+        """:meth:`measure_mean_action`'s return, and the same episodes' success rate or ``None``."""
         if self._mean_action_env is None:
             raise RuntimeError("no mean-action envs: adapt with measure_mean_action first")
         self._mean_action_env.seed(seed)
+        successes = sb3_hooks.EpisodeSuccesses(self.n_envs)
         returns, _ = evaluate_policy(
             self.model,
             self._mean_action_env,
             n_eval_episodes=self.n_envs,
             deterministic=True,
             return_episode_rewards=True,
+            callback=successes,
         )
         assert isinstance(returns, list)
-        return float(np.mean(returns))
+        return float(np.mean(returns)), successes.success_rate()
 
     def _rollout(self, recorder: sb3_hooks.EpisodeReturns) -> Rollout:
         start = time.perf_counter()
@@ -373,7 +398,13 @@ class OnPolicyLearner:
             self.model.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
         seconds = time.perf_counter() - start
         stats = sb3_hooks.training_statistics(self.model) if recorder is self._training else {}
-        return Rollout(recorder.mean_return(), self.model.num_timesteps, seconds, stats)
+        return Rollout(
+            recorder.mean_return(),
+            self.model.num_timesteps,
+            seconds,
+            stats,
+            recorder.success_rate(),
+        )
 
     def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
         """Write ``params`` as a standard SB3 zip that ``PPO.load`` (or ``A2C.load``) opens.
