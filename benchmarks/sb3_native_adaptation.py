@@ -5,7 +5,8 @@ compares, on held-out goals, the return after 3 updates of 20 episodes:
 
 - ``PPO.load(zip, env)`` then ``learn``: SB3 with the settings saved in the zip (the preset's
   plain SGD step and its first rate) but the meta-initialised critic as baseline and one rate;
-- the same with the per-update rates only (``PerUpdateRates``);
+- the same with the policy's meta-learned per-tensor, per-update rates only (``LearnedRates``;
+  issue 22);
 - the same with MAML's linear baseline only (``EpisodeReturns``);
 - ``reptile_rl.sb3_adaptation``: both, as ``reptile-rl adapt`` adapts.
 
@@ -30,6 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from reptile_rl.adaptation import resolve_source, sb3_adaptation
 from reptile_rl.envs import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
 from reptile_rl.learners import export_policy, sb3_hooks
+from reptile_rl.learners.sb3_onpolicy import rate_sets
 
 UPDATES = 3
 EPISODES = 20
@@ -42,10 +44,8 @@ def plain(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
 
 
 def rates_only(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
-    rates = resolve_source("navigation").config.evaluation_inner()
-    return PPO.load(zip_path, env=env, device="cpu"), sb3_hooks.PerUpdateRates(
-        list(rates.update_learning_rates)
-    )
+    rates = rate_sets(resolve_source(zip_path).inner_log_rates)
+    return PPO.load(zip_path, env=env, device="cpu"), sb3_hooks.LearnedRates(rates)
 
 
 def baseline_only(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
@@ -61,7 +61,7 @@ def both(zip_path: Path, env: VecEnv) -> tuple[PPO, BaseCallback | None]:
 
 ROUTES: dict[str, Route] = {
     "`PPO.load` + `learn` (plain SB3)": plain,
-    "+ per-update rates only": rates_only,
+    "+ meta-learned rates only": rates_only,
     "+ linear baseline only": baseline_only,
     "`reptile_rl.sb3_adaptation` (both)": both,
 }
@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         zip_path = export_shipped(Path(folder))
         unadapted = PPO.load(zip_path, device="cpu")
+        unadapted.set_random_seed(0)  # its episodes' action noise, as learn's seed does after
         before = [stochastic_return(unadapted, task, 0) for task in tasks]
         print(
             f"{args.tasks} held-out goals x {args.seeds} seeds, {UPDATES} updates of "

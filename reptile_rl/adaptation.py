@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -35,6 +35,7 @@ from reptile_rl.learners.sb3_onpolicy import (
     algorithm_kwargs,
     build_model,
     load_parameters,
+    rate_sets,
 )
 from reptile_rl.policies import PolicyFile, check_compatible, save_policy
 from reptile_rl.rundir import ensure_new_folder
@@ -219,21 +220,18 @@ def sb3_adaptation(
         overrides: ``key=value`` overrides of the source's configuration.
     """
     policy = resolve_source(source, base_config(list(overrides)))
-    if policy.inner_log_rates is not None:
-        raise ConfigError(
-            "sb3_adaptation: this policy adapts with meta-learned per-parameter rates, which "
-            "SB3's learn() cannot apply; use reptile_rl.adapt"
-        )
     config = config_with_overrides(policy, overrides)
     inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
     if not inner.bootstrap_time_limit:
         env = FiniteHorizon(env)
     model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
     load_parameters(model, policy.params)
-    rates = list(inner.update_learning_rates) or [inner.learning_rate]
+    rates: BaseCallback
+    if policy.inner_log_rates is not None:
+        rates = sb3_hooks.LearnedRates(rate_sets(policy.inner_log_rates))
+    else:
+        rates = sb3_hooks.PerUpdateRates(list(inner.update_learning_rates) or [inner.learning_rate])
     linear = config.horizon() if inner.advantage_baseline == "linear" else None
     # The linear baseline first: it rewrites the rollout's advantages at the rollout's end.
-    callback = CallbackList(
-        [sb3_hooks.EpisodeReturns(False, linear), sb3_hooks.PerUpdateRates(rates)]
-    )
+    callback = CallbackList([sb3_hooks.EpisodeReturns(False, linear), rates])
     return model, callback

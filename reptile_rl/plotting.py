@@ -230,8 +230,8 @@ def plot_training(progress_csv: Path, path: Path) -> None:
     figure.text(
         0.01,
         0.01,
-        "Training adapts with the inner settings (one rate for every update); evaluate uses\n"
-        "evaluation.inner (e.g. per-update rates) on held-out tasks, so its returns differ.",
+        "Training adapts with the inner settings on the meta-batch's tasks; evaluate uses\n"
+        "evaluation.inner (e.g. other rates) on held-out tasks, so its returns differ.",
         fontsize=7,
         color="dimgrey",
     )

@@ -22,6 +22,10 @@ TINY = [
     # have no optimizer state to carry over).
     "inner.optimizer=adam",
     "inner.learning_rate=0.003",
+    "inner.update_learning_rates=[]",
+    "outer.inner_rates=fixed",
+    "outer.inner_rates_per_update=false",
+    "outer.inner_rates_learning_rate=0.01",
     "inner.clip_range=3.0",
     "inner.max_grad_norm=0.5",
     "outer.exclude=[log_std]",

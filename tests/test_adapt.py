@@ -1,6 +1,7 @@
 """Adapting to a new task (issue 20): the CLI, the Python API, SB3's own learn(), SB3 zips in."""
 
 import csv
+import dataclasses
 import io
 import re
 import zipfile
@@ -131,15 +132,25 @@ def test_readme_adapt_snippets_run_as_written(tmp_path, monkeypatch):
     assert namespace["model"].num_timesteps == 3 * 100 * 20
 
 
-def test_sb3_s_own_learn_adapts_exactly_as_adapt(tmp_path):
-    reference = adapt("navigation", GOAL, updates=2)
+@pytest.mark.parametrize("learned_rates", [True, False], ids=["learned rates", "schedule"])
+def test_sb3_s_own_learn_adapts_exactly_as_adapt(learned_rates):
+    # The shipped navigation policy adapts with meta-learned per-tensor rates (issue 22);
+    # without them, with the configured per-update schedule.
+    source = load_policy("navigation")
+    assert source.inner_log_rates is not None
+    if not learned_rates:
+        source = dataclasses.replace(source, inner_log_rates=None)
+    reference = adapt(source, GOAL, updates=2)
     env = VecMonitor(Navigation2DVecEnv(20, GOAL))
-    model, callback = sb3_adaptation("navigation", env)
+    model, callback = sb3_adaptation(source, env)
     model.set_random_seed(derive_seed(0, Stream.USER_ADAPTATION))
     model.learn(2 * model.n_steps * env.num_envs, callback=callback)
     params = {k: v.detach().numpy() for k, v in model.policy.state_dict().items()}
     assert same(params, reference.policy.params)
-    assert not same(params, load_policy("navigation").params)
+    assert not same(params, source.params)
+    if learned_rates:  # the rates are really used: without them the steps differ
+        plain = adapt(dataclasses.replace(source, inner_log_rates=None), GOAL, updates=2)
+        assert not same(params, plain.policy.params)
 
 
 def test_to_sb3_holds_the_adapted_policy():

@@ -62,7 +62,7 @@ def test_int_is_accepted_for_a_float():
 
 
 def test_yaml_round_trip():
-    config = load_config("navigation", ["inner.n_epochs=3"])
+    config = load_config("navigation", ["inner.gamma=0.9"])
     assert config_from_yaml(config_to_yaml(config), "test") == config
 
 

@@ -174,6 +174,46 @@ class PerUpdateRates(BaseCallback):
         self.updates += 1
 
 
+class LearnedRates(BaseCallback):
+    """Meta-learned per-parameter rates for SB3's own ``learn()`` (``outer.inner_rates``).
+
+    Update ``k`` takes a plain gradient step of learning rate 1 on gradients scaled by
+    ``rate_sets[k]`` (the last set repeats): with SGD, a step of rate alpha per parameter
+    (Meta-SGD, Li et al. 2017), as the inner loop takes it. The scales act through gradient
+    hooks, since SB3 resets every parameter group to one rate at each training phase; after
+    ``learn()`` the hooks pass gradients through unchanged.
+
+    Args:
+        rate_sets: Per update, the rate of each named policy parameter.
+    """
+
+    def __init__(self, rate_sets: list[Params]) -> None:
+        super().__init__()
+        self.rate_sets = rate_sets
+        self.updates = 0
+        self._scales: dict[str, torch.Tensor] = {}
+
+    def _init_callback(self) -> None:
+        for name, parameter in self.model.policy.named_parameters():
+            parameter.register_hook(  # type: ignore[no-untyped-call]
+                lambda grad, name=name: grad * self._scales[name] if name in self._scales else grad
+            )
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        rates = self.rate_sets[min(self.updates, len(self.rate_sets) - 1)]
+        self._scales = {
+            name: torch.as_tensor(rate, dtype=torch.float32) for name, rate in rates.items()
+        }
+        self.model.lr_schedule = ConstantRate(1.0)
+        self.updates += 1
+
+    def _on_training_end(self) -> None:
+        self._scales = {}
+
+
 def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:
     """The ``train/...`` values the last training phase recorded."""
     values = model.logger.name_to_value

@@ -126,7 +126,7 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
     return to_numpy(policy.state_dict())
 
 
-def _rate_sets(log_rates: Params | None) -> list[Params]:
+def rate_sets(log_rates: Params | None) -> list[Params]:
     """``{"<k>/<name>": log rate}`` -> a list of ``{name: rate}``, one per rate set ``k``."""
     if not log_rates:
         return []
@@ -137,7 +137,7 @@ def _rate_sets(log_rates: Params | None) -> list[Params]:
     return [sets[k] for k in sorted(sets)]
 
 
-def _sum_rate_sets(per_update: list[Params], sets: int) -> Params:
+def _sumrate_sets(per_update: list[Params], sets: int) -> Params:
     """Per-update hypergradients -> per rate set (the last set serves the later updates)."""
     total: dict[str, np.ndarray] = {}
     for k, gradient in enumerate(per_update):
@@ -276,7 +276,7 @@ class OnPolicyLearner:
         self.load(theta)
         carried = None if self.inner.reset_optimizer else optimizer_state
         sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
-        rates = _rate_sets(job.inner_log_rates)
+        rates = rate_sets(job.inner_log_rates)
         if rates and self.config.outer.inner_rates == "fixed":
             # Without the gradient hooks a rate-1 step would be taken unscaled.
             raise ValueError("learned inner rates given, but outer.inner_rates is fixed")
@@ -314,7 +314,7 @@ class OnPolicyLearner:
                 self._gradients(),
                 self.config.outer.inner_rates == "element",
             )
-            rate_gradient = _sum_rate_sets(per_set, len(rates))
+            rate_gradient = _sumrate_sets(per_set, len(rates))
         elif job.measure_final:
             rollouts.append(self.measure())
         return AdaptResult(
