@@ -10,6 +10,9 @@ b. ``gymnasium.make("ReptileRL/HalfCheetahVel-v0")`` against
    exactly the same trajectories and differ only in the reward. Target: ratio >= 0.95.
 c. The same for each ant family (issue 23) against ``Ant-v5`` with the same horizon and the
    same health check (``AntGoal``: positions observed, no termination, as the family).
+d. With Meta-World installed (its own venv): ``ReptileRL/ML1-reach-v0`` against Meta-World's
+   own reach env set to the same goal (goal 0 of ``metaworld.ML1("reach-v3", seed=0)``), both
+   truncated at 500 steps.
 
 Usage: ``python -m benchmarks.env_throughput [--quick] [--nav-steps N] [--nav-rounds R]
 [--cheetah-steps N] [--cheetah-rounds R]`` (the ants take the cheetah's sizes).
@@ -37,6 +40,7 @@ from benchmarks.common import (
     verdict,
 )
 from reptile_rl import envs
+from reptile_rl.envs.metaworld import metaworld
 
 N_ENVS = 20
 NAV_TARGET = 10.0
@@ -187,6 +191,41 @@ def mujoco_family(
     return row, ratio.median
 
 
+def metaworld_ml1(steps: int, rounds: int) -> str:
+    """Benchmark 1d (needs Meta-World): the ML1 family against Meta-World's env, as Markdown."""
+    title = "### 1d. ML1 reach vs Meta-World's own env (single env)"
+    if metaworld is None:
+        return f"{title}\n\nSkipped: Meta-World is not installed (run in `.venv-metaworld`)."
+    benchmark = metaworld.ML1("reach-v3", seed=0)
+    raw = benchmark.train_classes["reach-v3"]()
+    raw.set_task(benchmark.train_tasks[0])
+    reference = gym.wrappers.TimeLimit(raw, 500)
+    ours = gym.make(envs.ML1_REACH, task=envs.ML1Task(0))
+    actions = np.random.default_rng(0).uniform(-1.0, 1.0, size=(steps, 4)).astype(np.float32)
+    times = interleave(
+        {
+            "ours": timed(lambda: _step_single(ours, actions, 0)),
+            "metaworld": timed(lambda: _step_single(reference, actions, 0)),
+        },
+        rounds,
+    )
+    ratio = Spread.of(ratios(times["metaworld"], times["ours"]))
+    rows = [
+        [f"`{label}`", number(steps / Spread.of(times[key]).median)]
+        for key, label in (("ours", envs.ML1_REACH), ("metaworld", "Meta-World reach-v3"))
+    ]
+    return "\n\n".join(
+        [
+            title,
+            f"{number(steps)} steps per round with the same actions, {rounds} interleaved rounds "
+            "after one warm-up round.",
+            table(["env", "median steps/s"], rows),
+            f"Throughput ratio ours / Meta-World: **{ratio.median:.3f}** (IQR "
+            f"{ratio.p25:.3f}-{ratio.p75:.3f}).",
+        ]
+    )
+
+
 def mujoco_families(steps: int, rounds: int) -> str:
     """Benchmarks 1b and 1c: every MuJoCo family against its Gymnasium env, as Markdown."""
     rows = [
@@ -236,7 +275,8 @@ def run(
     parts = ["## 1. Environment throughput"]
     if quick:
         parts.append(QUICK_NOTE)
-    parts += [nav_text, cheetah_text]
+    ml1_text = metaworld_ml1(2000 if quick else 5000, 3 if quick else 11)
+    parts += [nav_text, cheetah_text, ml1_text]
     return "\n\n".join(parts) + "\n"
 
 

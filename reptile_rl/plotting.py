@@ -22,6 +22,40 @@ _COLOURS = {
 }
 
 
+def _draw_summaries(
+    axes: Any,
+    summaries: dict[str, list[Any]],
+    first_update: int,
+    updates: int,
+    bounds: tuple[float, float] | None,
+    digits: int,
+) -> list[int]:
+    """Every init's mean (with its interval band where n > 1) and the oracle's line.
+
+    ``bounds`` clips the bands (a rate lies in [0, 1]; a t-interval need not). Returns the
+    x positions, the updates from ``first_update`` on.
+    """
+    low, high = bounds if bounds is not None else (-np.inf, np.inf)
+    xs = list(range(first_update, updates + 1))
+    for init, curve in summaries.items():
+        colour = _COLOURS.get(init)
+        if init == "oracle":
+            oracle = curve[0]
+            label = f"oracle ({oracle.mean:.{digits}f})"
+            axes.axhline(oracle.mean, color=colour, linestyle="--", label=label)
+            if oracle.n > 1:
+                band = (max(oracle.low, low), min(oracle.high, high))
+                axes.axhspan(*band, color=colour, alpha=0.1)
+            continue
+        shown = curve[first_update:]
+        axes.plot(xs[: len(shown)], [s.mean for s in shown], marker="o", color=colour, label=init)
+        if all(s.n > 1 for s in shown):
+            lows = [max(s.low, low) for s in shown]
+            highs = [min(s.high, high) for s in shown]
+            axes.fill_between(xs[: len(shown)], lows, highs, color=colour, alpha=0.2)
+    return xs
+
+
 def _draw_curves(
     axes: Any,
     evaluation: Evaluation,
@@ -31,22 +65,7 @@ def _draw_curves(
 ) -> None:
     """Every init's mean (with its interval band where n > 1), the oracle, the references."""
     updates = evaluation.config.evaluation.updates
-    xs = list(range(first_update, updates + 1))
-    for init, curve in evaluation.summaries().items():
-        colour = _COLOURS.get(init)
-        if init == "oracle":
-            oracle = curve[0]
-            axes.axhline(
-                oracle.mean, color=colour, linestyle="--", label=f"oracle ({oracle.mean:.1f})"
-            )
-            if oracle.n > 1:
-                axes.axhspan(oracle.low, oracle.high, color=colour, alpha=0.1)
-            continue
-        shown = curve[first_update:]
-        axes.plot(xs[: len(shown)], [s.mean for s in shown], marker="o", color=colour, label=init)
-        if all(s.n > 1 for s in shown):
-            lows, highs = [s.low for s in shown], [s.high for s in shown]
-            axes.fill_between(xs[: len(shown)], lows, highs, color=colour, alpha=0.2)
+    xs = _draw_summaries(axes, evaluation.summaries(), first_update, updates, None, 1)
     for name, values in reference.items():
         shown_values = values[first_update : updates + 1]
         colour = _COLOURS.get("meta" if name == "MAML" else name, "black")
@@ -106,23 +125,7 @@ def _zoom(axes: Any, evaluation: Evaluation, reference: dict[str, list[float]]) 
 def _draw_success(axes: Any, evaluation: Evaluation) -> None:
     """Every init's mean success rate (with its interval band where n > 1), the oracle's line."""
     updates = evaluation.config.evaluation.updates
-    xs = list(range(updates + 1))
-    for init, curve in evaluation.success_summaries().items():
-        colour = _COLOURS.get(init)
-        if init == "oracle":
-            oracle = curve[0]
-            axes.axhline(
-                oracle.mean, color=colour, linestyle="--", label=f"oracle ({oracle.mean:.2f})"
-            )
-            if oracle.n > 1:
-                axes.axhspan(max(oracle.low, 0.0), min(oracle.high, 1.0), color=colour, alpha=0.1)
-            continue
-        axes.plot(xs[: len(curve)], [s.mean for s in curve], marker="o", color=colour, label=init)
-        if all(s.n > 1 for s in curve):
-            # A rate lies in [0, 1]: the t-interval's band is clipped there.
-            lows = [max(s.low, 0.0) for s in curve]
-            highs = [min(s.high, 1.0) for s in curve]
-            axes.fill_between(xs[: len(curve)], lows, highs, color=colour, alpha=0.2)
+    xs = _draw_summaries(axes, evaluation.success_summaries(), 0, updates, (0.0, 1.0), 2)
     axes.set_ylim(-0.05, 1.05)
     axes.set_xticks(xs)
     axes.grid(alpha=0.3)
