@@ -38,14 +38,13 @@ from reptile_rl.learners.sb3_onpolicy import (
     rate_sets,
 )
 from reptile_rl.policies import PolicyFile, check_compatible, save_policy
+from reptile_rl.report import SUCCESS_COLUMNS
 from reptile_rl.rundir import ensure_new_folder
 from reptile_rl.seeding import Stream, derive_seed
 from reptile_rl.sources import base_config, config_with_overrides, load_source, parse_task
 from reptile_rl.vec_env import FiniteHorizon
 
 CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
-SUCCESS_COLUMNS = ["success_rate", "mean_action_success_rate"]
-"""Appended to :data:`CSV_COLUMNS` for a task whose env reports success."""
 
 
 @dataclasses.dataclass

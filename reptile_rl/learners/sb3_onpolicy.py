@@ -137,7 +137,7 @@ def rate_sets(log_rates: Params | None) -> list[Params]:
     return [sets[k] for k in sorted(sets)]
 
 
-def _sumrate_sets(per_update: list[Params], sets: int) -> Params:
+def _sum_rate_sets(per_update: list[Params], sets: int) -> Params:
     """Per-update hypergradients -> per rate set (the last set serves the later updates)."""
     total: dict[str, np.ndarray] = {}
     for k, gradient in enumerate(per_update):
@@ -314,7 +314,7 @@ class OnPolicyLearner:
                 self._gradients(),
                 self.config.outer.inner_rates == "element",
             )
-            rate_gradient = _sumrate_sets(per_set, len(rates))
+            rate_gradient = _sum_rate_sets(per_set, len(rates))
         elif job.measure_final:
             rollouts.append(self.measure())
         return AdaptResult(
