@@ -168,7 +168,13 @@ def plot_adaptation(
     if zoom:
         _draw_curves(panels[0][1], evaluation, reference, 1, legend=False)
         _zoom(panels[0][1], evaluation, reference)
-        panels[0][1].set_title("after adaptation, zoomed on meta, oracle and MAML", fontsize=9)
+        shown = (
+            ["meta"]
+            + ["oracle"] * ("oracle" in evaluation.returns)
+            + ["MAML"] * ("MAML" in reference)
+        )
+        zoomed = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+        panels[0][1].set_title(f"after adaptation, zoomed on {zoomed}", fontsize=9)
         panels[0][1].set_xlabel(f"{algorithm} updates on the new task")
     if success:
         rates = panels[0][count - 1]
