@@ -5,18 +5,24 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+COMMA := ,
 
 .PHONY: install train test test-all test-metaworld lint benchmarks policies clean
+
+# torch first, pinned: this exact CPU build is on the machine's disk, while a looser spec
+# would make pip download a multi-GB CUDA build. The package itself asks for torch>=2.3.
+# $(1): the venv's python, $(2): the package's extras.
+define install_into
+	$(1) -m pip install --quiet --upgrade pip
+	$(1) -m pip install --quiet torch==2.13.0
+	$(1) -m pip install --quiet -e '.[$(2)]'
+endef
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned: this exact CPU build is on the machine's disk, while a looser spec
-# would make pip download a multi-GB CUDA build. The package itself asks for torch>=2.3.
 $(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(call install_into,$(PY),dev)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,9 +46,7 @@ $(MW_PY):
 	$(PYTHON) -m venv $(MW_VENV)
 
 $(MW_STAMP): $(MW_PY) pyproject.toml
-	$(MW_PY) -m pip install --quiet --upgrade pip
-	$(MW_PY) -m pip install --quiet torch==2.13.0
-	$(MW_PY) -m pip install --quiet -e '.[dev,metaworld]'
+	$(call install_into,$(MW_PY),dev$(COMMA)metaworld)
 	touch $(MW_STAMP)
 
 test-metaworld: $(MW_STAMP)
