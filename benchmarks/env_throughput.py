@@ -147,6 +147,34 @@ def _step_single(env: gym.Env[Any, Any], actions: np.ndarray, seed: int) -> None
             env.reset()
 
 
+def _side_by_side(
+    ours: gym.Env[Any, Any], reference: gym.Env[Any, Any], steps: int, rounds: int, seed: int
+) -> tuple[dict[str, list[float]], Spread]:
+    """Seconds per round of both envs, interleaved, and the throughput ratio ours / reference.
+
+    Both get the same pre-generated actions and, per round, the same reset seed: identical
+    trajectories where the reference simulates what ours does, so only the wrapper differs.
+    """
+    rng = np.random.default_rng(seed)
+    shape = ours.action_space.shape or ()
+    actions = rng.uniform(-1.0, 1.0, size=(steps, *shape)).astype(np.float32)
+    counter = {"ours": 0, "reference": 0}
+
+    def round_of(name: str, env: gym.Env[Any, Any]) -> float:
+        counter[name] += 1
+        return timed(lambda: _step_single(env, actions, seed + counter[name]))()
+
+    times = interleave(
+        {
+            "ours": lambda: round_of("ours", ours),
+            "reference": lambda: round_of("reference", reference),
+        },
+        rounds,
+    )
+    # Throughput ratio ours / reference = time(reference) / time(ours).
+    return times, Spread.of(ratios(times["reference"], times["ours"]))
+
+
 def mujoco_family(
     env_id: str,
     reference_id: str,
@@ -159,31 +187,16 @@ def mujoco_family(
     with quiet_mujoco():
         ours = gym.make(env_id)
         reference = gym.make(reference_id, max_episode_steps=200, **reference_kwargs)
-    rng = np.random.default_rng(seed)
-    shape = ours.action_space.shape or ()
-    actions = rng.uniform(-1.0, 1.0, size=(steps, *shape)).astype(np.float32)
-    # The same reset seed per round for both: identical trajectories, only the reward differs.
-    counter = {"ours": 0, "v5": 0}
-
-    def round_of(name: str, env: gym.Env[Any, Any]) -> float:
-        counter[name] += 1
-        return timed(lambda: _step_single(env, actions, seed + counter[name]))()
-
-    times = interleave(
-        {"ours": lambda: round_of("ours", ours), "v5": lambda: round_of("v5", reference)},
-        rounds,
-    )
+    times, ratio = _side_by_side(ours, reference, steps, rounds, seed)
     ours.close()
     reference.close()
-    # Throughput ratio ours / v5 = time(v5) / time(ours).
-    ratio = Spread.of(ratios(times["v5"], times["ours"]))
     overhead = (1.0 / ratio.median - 1.0) * 100.0
     extra = ", ".join(f"{k}={v}" for k, v in reference_kwargs.items())
     row = [
         f"`{env_id}`",
         f"`{reference_id}`" + (f" ({extra})" if extra else ""),
         number(steps / Spread.of(times["ours"]).median),
-        number(steps / Spread.of(times["v5"]).median),
+        number(steps / Spread.of(times["reference"]).median),
         f"**{ratio.median:.3f}** ({overhead:+.1f}%)",
         f"{ratio.p25:.3f}-{ratio.p75:.3f}",
         verdict(ratio.median, CHEETAH_TARGET, higher_is_better=True),
@@ -201,18 +214,10 @@ def metaworld_ml1(steps: int, rounds: int) -> str:
     raw.set_task(benchmark.train_tasks[0])
     reference = gym.wrappers.TimeLimit(raw, 500)
     ours = gym.make(envs.ML1_REACH, task=envs.ML1Task(0))
-    actions = np.random.default_rng(0).uniform(-1.0, 1.0, size=(steps, 4)).astype(np.float32)
-    times = interleave(
-        {
-            "ours": timed(lambda: _step_single(ours, actions, 0)),
-            "metaworld": timed(lambda: _step_single(reference, actions, 0)),
-        },
-        rounds,
-    )
-    ratio = Spread.of(ratios(times["metaworld"], times["ours"]))
+    times, ratio = _side_by_side(ours, reference, steps, rounds, 0)
     rows = [
         [f"`{label}`", number(steps / Spread.of(times[key]).median)]
-        for key, label in (("ours", envs.ML1_REACH), ("metaworld", "Meta-World reach-v3"))
+        for key, label in (("ours", envs.ML1_REACH), ("reference", "Meta-World reach-v3"))
     ]
     return "\n\n".join(
         [

@@ -115,10 +115,7 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "inits_mean_action": _summaries_json(evaluation.summaries(mean_action=True)),
         **success,
         "normalized_scores": evaluation.normalized_scores(),
-        "paired_differences": {
-            init: [_summary_json(k, s) for k, s in enumerate(curve)]
-            for init, curve in evaluation.paired_differences().items()
-        },
+        "paired_differences": _summaries_json(evaluation.paired_differences()),
     }
 
 

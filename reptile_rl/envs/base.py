@@ -66,7 +66,12 @@ class Task:
     def _validated(cls, name: str, value: Any) -> float | int:
         """Return ``value`` checked (and coerced to the field's type) or raise ``ValueError``."""
         if name in cls.choices:
-            allowed = f"one of {list(cls.choices[name])}"
+            values = cls.choices[name]
+            if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
+                # A run of consecutive integers (e.g. goal indices) reads better as its range.
+                allowed = f"an integer in {values[0]}..{values[-1]}"
+            else:
+                allowed = f"one of {list(values)}"
         else:
             allowed = "a finite number in [{}, {}]".format(*cls.bounds[name])
         wrong = ValueError(f"{cls.__name__}.{name} must be {allowed}, got {value!r}")
@@ -249,9 +254,6 @@ class TaskFamily(Generic[TaskT]):
 
     metric: ClassVar[str] = "return"
     """What evaluation reports for the family (Meta-World's: ``"success rate and return"``)."""
-
-    reports_success: ClassVar[bool] = False
-    """Whether every step's info carries SB3's ``is_success`` (evaluate and adapt report it)."""
 
     source: ClassVar[str] = ""
     """Where the family's definition comes from, in one line (``reptile-rl envs`` prints it)."""

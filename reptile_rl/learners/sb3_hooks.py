@@ -174,14 +174,43 @@ class PerUpdateRates(BaseCallback):
         self.updates += 1
 
 
+class GradientScales:
+    """Per-parameter gradient scales, applied by hooks on a policy's parameters.
+
+    With plain SGD at learning rate 1, a gradient scaled by alpha is a step of rate alpha: how
+    meta-learned per-parameter rates are applied (Meta-SGD, Li et al. 2017), by the inner loop
+    and by SB3's own ``learn()`` alike. SB3 resets every parameter group to one rate at each
+    training phase, so a per-group rate would not survive; the hooks act on the gradient. With
+    no scales set, gradients pass through unchanged.
+
+    Args:
+        policy: The policy whose parameters' gradients are scaled.
+    """
+
+    def __init__(self, policy: torch.nn.Module) -> None:
+        self._scales: dict[str, torch.Tensor] = {}
+        for name, parameter in policy.named_parameters():
+            parameter.register_hook(  # type: ignore[no-untyped-call]
+                lambda grad, name=name: grad * self._scales[name] if name in self._scales else grad
+            )
+
+    def set(self, rates: Params) -> None:
+        """Scale each named parameter's gradient by its rate from now on."""
+        self._scales = {
+            name: torch.as_tensor(rate, dtype=torch.float32) for name, rate in rates.items()
+        }
+
+    def clear(self) -> None:
+        """Let gradients pass unchanged again."""
+        self._scales = {}
+
+
 class LearnedRates(BaseCallback):
     """Meta-learned per-parameter rates for SB3's own ``learn()`` (``outer.inner_rates``).
 
     Update ``k`` takes a plain gradient step of learning rate 1 on gradients scaled by
-    ``rate_sets[k]`` (the last set repeats): with SGD, a step of rate alpha per parameter
-    (Meta-SGD, Li et al. 2017), as the inner loop takes it. The scales act through gradient
-    hooks, since SB3 resets every parameter group to one rate at each training phase; after
-    ``learn()`` the hooks pass gradients through unchanged.
+    ``rate_sets[k]`` (the last set repeats), through :class:`GradientScales` as the inner loop
+    takes it; after ``learn()`` gradients pass through unchanged.
 
     Args:
         rate_sets: Per update, the rate of each named policy parameter.
@@ -191,27 +220,23 @@ class LearnedRates(BaseCallback):
         super().__init__()
         self.rate_sets = rate_sets
         self.updates = 0
-        self._scales: dict[str, torch.Tensor] = {}
+        self._scales: GradientScales | None = None
 
     def _init_callback(self) -> None:
-        for name, parameter in self.model.policy.named_parameters():
-            parameter.register_hook(  # type: ignore[no-untyped-call]
-                lambda grad, name=name: grad * self._scales[name] if name in self._scales else grad
-            )
+        self._scales = GradientScales(self.model.policy)
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
-        rates = self.rate_sets[min(self.updates, len(self.rate_sets) - 1)]
-        self._scales = {
-            name: torch.as_tensor(rate, dtype=torch.float32) for name, rate in rates.items()
-        }
+        assert self._scales is not None  # set by _init_callback, before any rollout
+        self._scales.set(self.rate_sets[min(self.updates, len(self.rate_sets) - 1)])
         self.model.lr_schedule = ConstantRate(1.0)
         self.updates += 1
 
     def _on_training_end(self) -> None:
-        self._scales = {}
+        if self._scales is not None:
+            self._scales.clear()
 
 
 def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:

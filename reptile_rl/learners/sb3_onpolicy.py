@@ -207,17 +207,13 @@ class OnPolicyLearner:
             log_std: torch.Tensor = self.model.policy.log_std
             log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
         self._mean_action_env: VecEnv | None = None  # built on first use
-        # Meta-learned inner rates (outer.inner_rates): with plain SGD at learning rate 1, a
-        # gradient scaled by alpha is a step of rate alpha (Meta-SGD, Li et al. 2017). Empty
-        # scales leave gradients as they are (the configured rates, the baselines).
-        self._rate_scales: dict[str, torch.Tensor] = {}
-        if config.outer.inner_rates != "fixed":
-            for name, parameter in self.model.policy.named_parameters():
-                parameter.register_hook(  # type: ignore[no-untyped-call]
-                    lambda grad, name=name: (
-                        grad * self._rate_scales[name] if name in self._rate_scales else grad
-                    )
-                )
+        # Meta-learned inner rates (outer.inner_rates), taken as gradient scales at SGD rate 1;
+        # unset, they leave gradients as they are (the configured rates, the baselines).
+        self._rate_scales = (
+            None
+            if config.outer.inner_rates == "fixed"
+            else sb3_hooks.GradientScales(self.model.policy)
+        )
         if self.inner.adapt_only:
             # ANIL (Raghu et al. 2020): only the matched parameters take gradient steps; the
             # optimizer skips a parameter without a gradient, whatever its kind.
@@ -277,7 +273,7 @@ class OnPolicyLearner:
         carried = None if self.inner.reset_optimizer else optimizer_state
         sb3_hooks.fresh_optimizer(self.model, self.inner.learning_rate, carried)
         rates = rate_sets(job.inner_log_rates)
-        if rates and self.config.outer.inner_rates == "fixed":
+        if rates and self._rate_scales is None:
             # Without the gradient hooks a rate-1 step would be taken unscaled.
             raise ValueError("learned inner rates given, but outer.inner_rates is fixed")
         rollouts, before_last, mean_action, steps = [], None, [], []
@@ -293,14 +289,14 @@ class OnPolicyLearner:
                 before_last = self.parameters()
             if rates:
                 rate = rates[min(k, len(rates) - 1)]
-                self._rate_scales = {
-                    name: torch.as_tensor(a, dtype=torch.float32) for name, a in rate.items()
-                }
+                assert self._rate_scales is not None  # checked above
+                self._rate_scales.set(rate)
                 rollouts.append(self.update(1.0))
                 steps.append({n: g / rate[n] for n, g in self._gradients().items()})
             else:
                 rollouts.append(self.update(self.learning_rate_of_update(k)))
-        self._rate_scales = {}
+        if self._rate_scales is not None:
+            self._rate_scales.clear()
         adapted = self.parameters()
         train_stats = [r.train_stats for r in rollouts if r.train_stats]
         rate_gradient = None
