@@ -8,7 +8,11 @@ from reptile_rl.cli import main
 from reptile_rl.policies import load_policy
 from reptile_rl.sources import shipped_dir
 
-SHIPPED = {"navigation": "ReptileRL/Navigation2D-v0", "cheetah-vel": "ReptileRL/HalfCheetahVel-v0"}
+SHIPPED = {
+    "navigation": "ReptileRL/Navigation2D-v0",
+    "cheetah-vel": "ReptileRL/HalfCheetahVel-v0",
+    "ant-dir": "ReptileRL/AntDir-v0",
+}
 
 
 @pytest.mark.parametrize(("preset", "env_id"), SHIPPED.items())
