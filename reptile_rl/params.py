@@ -59,11 +59,11 @@ def select(names: Iterable[str], exclude: Sequence[str]) -> list[str]:
     return [name for name in names if not any(p.search(name) for p in patterns)]
 
 
-def linear_schedule(start: float, end: float, step: int, total: int) -> float:
-    """Anneal linearly from ``start`` at step 0 to ``end`` at step ``total - 1``."""
-    if total <= 1:
+def linear_schedule(start: float, end: float, step: int, total: int, hold: int = 0) -> float:
+    """Stay at ``start`` up to step ``hold``, then anneal linearly to ``end`` at ``total - 1``."""
+    if step <= hold or total - 1 <= hold:
         return start
-    return start + (end - start) * step / (total - 1)
+    return start + (end - start) * (step - hold) / (total - 1 - hold)
 
 
 @dataclass(frozen=True)

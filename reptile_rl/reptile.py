@@ -4,7 +4,8 @@ The algorithm, all of it: :func:`meta_step` runs one meta-iteration ``t``::
 
     tasks   = meta_batch_size tasks of the train split, drawn from seed (run seed, t)
     phi_i   = learner-adapt(theta, task_i)         on the backend, each seeded by (run seed, t, i)
-    theta  <- theta + eps_t * mean_i(phi_i - theta)        eps_t linear from eps_start to eps_end
+    theta  <- theta + eps_t * mean_i(phi_i - theta)   eps_t = eps_start, after eps_hold linear
+                                                      to eps_end at the last iteration
 
 With ``outer.direction: last_step`` theta moves along ``mean_i(phi_i,K - phi_i,K-1)`` instead,
 the last inner update of each task: first-order MAML when the inner steps are plain SGD.
@@ -137,7 +138,9 @@ def meta_step(config: Config, state: MetaState, backend: Backend) -> tuple[MetaS
     ]
     results = backend.adapt(LearnerSpec(config), state.theta, jobs, state.inner_optimizer)
     kept = usable(results, t)
-    eps = params.linear_schedule(outer.eps_start, outer.eps_end, t, outer.iterations)
+    eps = params.linear_schedule(
+        outer.eps_start, outer.eps_end, t, outer.iterations, outer.eps_hold
+    )
     names, betas = meta_learned(config, state.theta), (outer.adam_beta1, outer.adam_beta2)
     if outer.direction == "last_step":
         # First-order MAML (Finn et al. 2017; Nichol et al. 2018, sec. 5): the gradient at

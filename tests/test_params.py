@@ -1,5 +1,7 @@
 """Known-answer tests for the parameter arithmetic and Reptile's outer update."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,15 @@ def test_linear_schedule():
     assert params.linear_schedule(1.0, 0.0, 4, 5) == 0.0
     assert params.linear_schedule(1.0, 0.0, 2, 5) == 0.5
     assert params.linear_schedule(0.3, 0.1, 0, 1) == 0.3
+
+
+def test_linear_schedule_holds_the_start_then_anneals():
+    # 90 iterations, held at 1 for 60: 1 up to iteration 60, 0 at 89, halfway at 74.5.
+    schedule = [params.linear_schedule(1.0, 0.0, t, 90, hold=60) for t in range(90)]
+    assert schedule[:61] == [1.0] * 61
+    assert schedule[89] == 0.0
+    assert schedule[75] == 1.0 - 15 / 29
+    assert all(a > b for a, b in itertools.pairwise(schedule[60:]))
 
 
 def test_select_excludes_by_regex():
