@@ -170,8 +170,8 @@ class OuterConfig:
     )
     eps_hold: int = option(
         0,
-        "Iterations eps stays at eps_start before its linear anneal to eps_end begins: the "
-        "final theta then averages the last meta-batches instead of following the first ones.",
+        "Iterations eps stays at eps_start before its linear anneal to eps_end (reached at the "
+        "last iteration) begins; a run of no more iterations keeps eps_start throughout.",
         low=0,
     )
     direction: Literal["reptile", "last_step"] = option(
@@ -484,12 +484,6 @@ def check_config(config: Config) -> None:
                     f"outer.{key}: must be in [0.0, 1.0] with outer.direction reptile (an "
                     f"interpolation; larger steps need direction last_step), got {value!r}"
                 )
-    outer = config.outer
-    if outer.eps_hold and outer.eps_hold >= outer.iterations - 1:
-        raise ConfigError(
-            f"outer.eps_hold: eps would never leave eps_start; give fewer iterations than "
-            f"outer.iterations - 1 ({outer.iterations - 1}), got {outer.eps_hold}"
-        )
     _check_regexes("outer.exclude", config.outer.exclude)
     _check_regexes("inner.adapt_only", config.inner.adapt_only)
     _check_regexes("evaluation.inner.adapt_only", config.evaluation_inner().adapt_only)

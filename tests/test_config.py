@@ -98,7 +98,6 @@ def test_every_option_has_help():
         ("inner.n_steps=50", r"inner\.n_steps: must be at least the env's horizon \(100\)"),
         ("inner.batch_size=5000", r"inner\.batch_size: must be at most .* 2000"),
         ("outer.exclude=['(']", r"outer\.exclude\[0\]: invalid regex"),
-        ("outer.eps_hold=79", r"outer\.eps_hold: eps would never leave eps_start.* \(79\)"),
         ("name=a/b", r"name: must match"),
     ],
 )

@@ -111,6 +111,8 @@ def test_linear_schedule_holds_the_start_then_anneals():
     assert schedule[89] == 0.0
     assert schedule[75] == 1.0 - 15 / 29
     assert all(a > b for a, b in itertools.pairwise(schedule[60:]))
+    # A run shorter than the hold (e.g. a smoke test of the preset) keeps the start.
+    assert [params.linear_schedule(1.0, 0.0, t, 4, hold=60) for t in range(4)] == [1.0] * 4
 
 
 def test_select_excludes_by_regex():

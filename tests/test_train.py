@@ -206,6 +206,29 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["outer"]["iterations"] == 1
 
 
+def test_eps_is_held_then_annealed(tmp_path):
+    # The ant-dir preset's schedule in small: eps_start for eps_hold iterations, then linear
+    # to eps_end at the last; with eps 0 the last iteration leaves theta where it was.
+    config = tiny_config(
+        "outer.iterations=4",
+        "outer.eps_hold=2",
+        "outer.eps_end=0.0",
+        "outer.measure_adapted=false",
+        "checkpoint_every=1",
+    )
+    trainer = Trainer(config, tmp_path / "run").learn()
+    assert [float(r["eps"]) for r in read_progress(tmp_path / "run")] == [1.0, 1.0, 1.0, 0.0]
+    thetas = [
+        checkpoint.split_prefixed(
+            checkpoint.load(tmp_path / "run" / "checkpoints" / f"iter_{t:06d}.safetensors")[0],
+            "theta/",
+        )
+        for t in (2, 3)
+    ]
+    assert any(not np.array_equal(thetas[0][k], thetas[1][k]) for k in thetas[0])  # eps 1
+    assert_same_params(thetas[1], trainer.theta)  # eps 0
+
+
 def test_without_the_measurement_rollout(tmp_path):
     config = tiny_config("outer.measure_adapted=false", "outer.iterations=1")
     unmeasured = Trainer(config, tmp_path / "run")
