@@ -260,7 +260,13 @@ class Trainer:
         )
 
     def _state_from(self, tensors: Params, record: dict[str, Any], path: Path) -> MetaState:
-        if record["config"] != self.config.to_dict():
+        try:
+            # Options added since the checkpoint was written take their defaults, which keep
+            # the behaviour it was written with (e.g. outer.eps_hold 0): older runs resume.
+            written = config_from_dict(record["config"]).to_dict()
+        except ConfigError:
+            written = None
+        if written != self.config.to_dict():
             raise checkpoint.CheckpointError(f"{path}: written by a different configuration")
         theta = checkpoint.split_prefixed(tensors, "theta/")
         meta_learned(self.config, theta)  # the same check as a new run's

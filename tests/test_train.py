@@ -176,6 +176,23 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):
         }
 
 
+def test_a_checkpoint_from_before_a_new_option_resumes(tmp_path):
+    # Written before outer.eps_hold existed: the option's default keeps the old schedule.
+    run_dir = tmp_path / "run"
+    Trainer(tiny_config("outer.iterations=1"), run_dir).learn()
+    for path in (run_dir / "checkpoints").iterdir():
+        tensors, record = checkpoint.load(path)
+        del record["config"]["outer"]["eps_hold"]
+        checkpoint.save(path, tensors, record)
+    config_file = run_dir / "config.yaml"
+    written = config_file.read_text()
+    assert "  eps_hold: 0\n" in written
+    config_file.write_text(written.replace("  eps_hold: 0\n", ""))
+    resumed = Trainer.resume(run_dir, iterations=2).learn()
+    reference = Trainer(tiny_config("outer.iterations=2"), tmp_path / "reference").learn()
+    assert_same_params(resumed.theta, reference.theta)
+
+
 def test_cli_resume(tmp_path):
     run_dir = tmp_path / "run"
     Trainer(tiny_config("outer.iterations=1"), run_dir).learn()
