@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import threadpoolctl
 import torch
 from conftest import WORST_NAVIGATION_RETURN, tiny_config
 
@@ -171,16 +172,22 @@ def test_finite_horizon_never_bootstraps():
 @pytest.fixture
 def restore_thread_count():
     before = torch.get_num_threads()
-    yield
+    with threadpoolctl.threadpool_limits(None):  # restores the BLAS threads on exit
+        yield
     torch.set_num_threads(before)
 
 
-def test_an_inner_loop_runs_one_torch_thread(restore_thread_count):
+def test_an_inner_loop_runs_one_torch_thread_and_one_blas_thread(restore_thread_count):
     # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
-    # oversubscribe them (issue 7).
+    # oversubscribe them (issue 7); one BLAS thread keeps the linear baseline's bits the same
+    # in the driver and in Ray workers (issue 23).
     torch.set_num_threads(2)
+    threadpoolctl.threadpool_limits(2, user_api="blas")
     OnPolicyLearner(tiny_config())
     assert torch.get_num_threads() == 1
+    blas = threadpoolctl.threadpool_info()
+    assert [pool for pool in blas if pool["user_api"] == "blas"]
+    assert all(pool["num_threads"] == 1 for pool in blas if pool["user_api"] == "blas")
 
 
 def test_fresh_parameters_do_not_depend_on_the_thread_count(restore_thread_count):

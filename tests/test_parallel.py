@@ -59,6 +59,22 @@ def test_training_is_identical_on_serial_and_ray(ray_cluster, tmp_path):
         assert all(np.array_equal(theta[name], reference[name]) for name in reference), key
 
 
+def test_ant_adaptation_is_identical_in_the_driver_and_a_ray_worker(ray_cluster):
+    # AntDir's linear baseline fits 214 features: large enough for NumPy's BLAS to thread its
+    # least squares, which gave the driver (two threads here) other bits than a Ray worker
+    # (one) until the learner limited BLAS to one thread too (issue 23).
+    config = load_config("ant-dir", ["inner.n_envs=2", "inner.updates=1", "baseline.inner={}"])
+    (task,) = envs.AntDirectionTask.sample(1, seed=5)
+    jobs = [AdaptJob(task, seed=7, updates=1)]
+    theta = initial_parameters(config, 1)
+    backend = RayBackend(1)
+    try:
+        in_worker = backend.adapt(LearnerSpec(config), theta, jobs)
+    finally:
+        backend.close()
+    same_results(in_worker, SerialBackend().adapt(LearnerSpec(config), theta, jobs))
+
+
 def test_a_killed_worker_is_restarted_and_its_task_rerun(ray_cluster):
     config = tiny_config("inner.updates=3")
     jobs, theta = jobs_and_theta(config, count=6)

@@ -13,7 +13,7 @@ from reptile_rl.learners.sb3_onpolicy import (
     ALGORITHMS,
     OnPolicyLearner,
     initial_parameters,
-    use_one_torch_thread,
+    use_one_thread,
 )
 from reptile_rl.policies import PolicyFile, policy_record
 
@@ -65,5 +65,5 @@ __all__ = [
     "export_policy",
     "initial_parameters",
     "make_learner",
-    "use_one_torch_thread",
+    "use_one_thread",
 ]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -93,15 +94,19 @@ def algorithm_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[s
     return kwargs
 
 
-def use_one_torch_thread() -> None:
-    """Make this process compute with one torch intra-op thread.
+def use_one_thread() -> None:
+    """Make this process compute with one torch intra-op thread and one BLAS thread.
 
     These MLPs are too small to gain from more, and with several processes per core (Ray
     workers, concurrent baselines) extra threads oversubscribe the cores: a multi-task baseline
     ran 7x slower that way (issue 7). One thread also keeps the numbers independent of the
-    machine's core count: SB3's orthogonal initialisation gives other bits with two threads.
+    machine's core count and of the process: SB3's orthogonal initialisation gives other bits
+    with two torch threads, and NumPy's BLAS, which Ray limits to one thread in its workers
+    but not in the driver, gave the linear baseline's least squares other bits with two
+    (AntDir's 214 features: the serial backend and Ray workers trained apart; issue 23).
     """
     torch.set_num_threads(1)
+    threadpoolctl.threadpool_limits(1, user_api="blas")
 
 
 def to_numpy(state_dict: dict[str, torch.Tensor]) -> Params:
@@ -114,7 +119,7 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
 
     Builds only the policy (on a one-env copy of the env for its spaces), not a whole learner.
     """
-    use_one_torch_thread()
+    use_one_thread()
     env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle=oracle)
     try:
         torch.manual_seed(seed)
@@ -192,7 +197,7 @@ class OnPolicyLearner:
     """
 
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
-        use_one_torch_thread()
+        use_one_thread()
         self.config = config
         self.oracle = oracle
         self.inner = inner or config.inner
