@@ -72,6 +72,10 @@ class PolicyConfig:
     ortho_init: bool = option(True, "Orthogonal initialisation of the layers, as SB3's default.")
 
 
+AUTO_BATCH_SIZE = 500
+"""``inner.batch_size: auto``'s minibatch size where the rollout holds that many steps."""
+
+
 @dataclasses.dataclass
 class InnerConfig:
     """The inner loop: a stable-baselines3 on-policy learner (PPO or A2C) adapting to one task.
@@ -119,9 +123,10 @@ class InnerConfig:
         "either (phi equals theta there).",
     )
     n_epochs: int = option(10, "PPO only: epochs over each rollout.", low=1)
-    batch_size: int | None = option(
-        500,
-        "PPO only: minibatch size; null: the whole rollout (one gradient step per epoch).",
+    batch_size: int | Literal["auto"] | None = option(
+        "auto",
+        f"PPO only: minibatch size; null: the whole rollout (one gradient step per epoch); "
+        f"auto: {AUTO_BATCH_SIZE}, or the whole rollout when it is smaller.",
         low=1,
     )
     clip_range: float = option(0.2, "PPO only: clipping parameter.", low=0.0, low_open=True)
@@ -150,6 +155,13 @@ class InnerConfig:
     def rollout_size(self, horizon: int) -> int:
         """Env steps of one rollout: ``n_envs`` envs for ``n_steps`` (default ``horizon``)."""
         return self.n_envs * (self.n_steps or horizon)
+
+    def minibatch_size(self, horizon: int) -> int:
+        """PPO's minibatch size: ``batch_size`` resolved against the rollout size."""
+        rollout = self.rollout_size(horizon)
+        if self.batch_size == "auto":
+            return min(AUTO_BATCH_SIZE, rollout)
+        return self.batch_size or rollout
 
 
 @dataclasses.dataclass
@@ -314,16 +326,22 @@ def _type_name(tp: Any) -> str:
         return "one of " + ", ".join(repr(arg) for arg in get_args(tp))
     if _is_optional(tp):
         return f"{_type_name(_strip_optional(tp))} or null"
+    if _is_union(tp):
+        return " or ".join(_type_name(arg) for arg in get_args(tp))
     return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
 
 
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
 def _is_optional(tp: Any) -> bool:
-    return get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp)
+    return _is_union(tp) and type(None) in get_args(tp)
 
 
 def _strip_optional(tp: Any) -> Any:
-    (inner,) = [arg for arg in get_args(tp) if arg is not type(None)]
-    return inner
+    rest = tuple(arg for arg in get_args(tp) if arg is not type(None))
+    return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 (a runtime tuple)
 
 
 def _check_range(key: str, value: float, meta: Mapping[str, Any]) -> None:
@@ -345,8 +363,21 @@ _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
     """Return ``value`` checked against type ``tp`` and the field's range, or raise."""
+    if _is_optional(tp) and value is None:
+        return None
+    if _is_union(tp) and any(get_origin(arg) is Literal for arg in get_args(tp)):
+        # A type with named choices (int | Literal["auto"] | None): a choice, else the other type.
+        choices = [arg for arg in get_args(tp) if get_origin(arg) is Literal]
+        (other,) = [arg for arg in get_args(_strip_optional(tp)) if get_origin(arg) is not Literal]
+        if any(value in get_args(choice) for choice in choices):
+            return value
+        if isinstance(value, str) and other is not str:
+            raise ConfigError(
+                f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+            )
+        return _coerce(key, value, other, meta)
     if _is_optional(tp):
-        return None if value is None else _coerce(key, value, _strip_optional(tp), meta)
+        return _coerce(key, value, _strip_optional(tp), meta)
     origin = get_origin(tp)
     wrong = ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     if origin is Literal:
@@ -451,7 +482,7 @@ def check_config(config: Config) -> None:
                 f"optimizer (other values need sgd), got {settings.log_std_lr_scale}"
             )
         rollout = settings.rollout_size(horizon)
-        if settings.batch_size is not None and settings.batch_size > rollout:
+        if isinstance(settings.batch_size, int) and settings.batch_size > rollout:
             raise ConfigError(
                 f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
                 f"{rollout}, got {settings.batch_size}"
@@ -462,7 +493,7 @@ def check_config(config: Config) -> None:
             ("evaluation.inner.", config.evaluation_inner()),
         ):
             one_step = inner.algorithm == "a2c" or (
-                inner.n_epochs == 1 and inner.batch_size is None
+                inner.n_epochs == 1 and inner.minibatch_size(horizon) == inner.rollout_size(horizon)
             )
             if inner.optimizer != "sgd" or not one_step or inner.log_std_lr_scale != 1.0:
                 raise ConfigError(

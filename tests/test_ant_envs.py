@@ -175,6 +175,22 @@ def test_ant_task_persists_across_reset_and_pickles():
     assert copy._terminate_when_unhealthy is False
 
 
+@pytest.mark.parametrize("forged", [(2.5, 2.5), (5.0, 5.0)])
+def test_set_task_refuses_a_forged_goal_outside_the_disk(forged):
+    env = gym.make(envs.ANT_GOAL, task=AntGoalTask(0.5, 0.5))
+    task = AntGoalTask(1.0, 1.0)
+    # A frozen dataclass can still be changed behind its back; set_task checks it again.
+    object.__setattr__(task, "goal_x", forged[0])
+    object.__setattr__(task, "goal_y", forged[1])
+    with pytest.raises(ValueError, match=r"^AntGoalTask.*goal_[xy]") as error:
+        env.unwrapped.set_task(task)
+    if forged == (2.5, 2.5):  # each coordinate in its box: only the disk refuses it
+        assert str(error.value) == (
+            "AntGoalTask (goal_x, goal_y) must lie within 3.0 of the origin, got (2.5, 2.5)"
+        )
+    assert env.unwrapped.get_task() == AntGoalTask(0.5, 0.5)
+
+
 def test_task_in_observation_ant_goal():
     env = TaskInObservation(gym.make(envs.ANT_GOAL, task=AntGoalTask(-2.0, 1.0)))
     space = env.observation_space

@@ -11,9 +11,17 @@ observation and the reset noise are Ant-v5's and the per-step overhead is a few 
   jonasrothfuss/ProMP), which PEARL (Rakelly et al. 2019) copied: goals uniform over the disk
   of radius 3, no survive bonus, no termination.
 
-Why our returns differ from published ones: rllab's and ProMP's ants ran older MuJoCo models and
-rewarded the torso's centre-of-mass velocity; Ant-v5 rewards ``dx/dt`` of the torso over its
-0.05 s step. We compare against our own oracle and multi-task baselines instead.
+Why our returns differ from published ones: rllab's and ProMP's ants ran older MuJoCo models.
+rllab's ant (MAML) stepped 0.02 s and rewarded the torso's centre-of-mass velocity; ProMP's
+direction ant rewarded the torso's change of position over its step, ``dx/dt`` as Ant-v5 does,
+and its goal ant the torso's position. Ant-v5 steps 0.05 s. We compare against our own oracle
+and multi-task baselines instead.
+
+The control cost is charged on the action as the env receives it. MAML's pipeline (rllab's
+``normalize`` wrapper) clipped the action to its bounds before the env charged it; SB3's
+learners clip a Box action to the action space before ``step`` as well, so the two agree in
+training and evaluation here, and differ only for a caller who steps the env with an action
+outside ``[-1, 1]`` (MuJoCo applies the clipped control either way).
 """
 
 from __future__ import annotations
@@ -29,7 +37,12 @@ from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from reptile_rl.envs.base import Task, TaskFamily, TaskT
 
 HORIZON = 200
-"""Episode length of MAML's ant experiments (and of ProMP's and PEARL's ant-goal)."""
+"""Episode length of MAML's ant experiments and of PEARL's ant-goal.
+
+ProMP's run scripts default to 100 steps for its ant-goal; we keep 200 for every ant family,
+PEARL's horizon for the same goal ant (one horizon for all three, and the longer walk lets
+goals at the rim be reached).
+"""
 MAML_CTRL_COST_WEIGHT = 0.005
 """MAML's ``0.5 * 1e-2 * sum((a / scaling)^2)``; Ant-v5's actions already span [-1, 1]."""
 MAML_SURVIVE_REWARD = 0.05
@@ -92,8 +105,7 @@ class AntGoalTask(Task):
     goal_x: float
     goal_y: float
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _check_together(self) -> None:
         # The box bounds above hold the corners too; the family is the disk.
         if math.hypot(self.goal_x, self.goal_y) > GOAL_RADIUS:
             raise ValueError(
@@ -166,9 +178,11 @@ _MAML_ANT_DOC = """
     Finn, Abbeel and Levine, "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
     Networks", ICML 2017, section 5.3, and the authors' code (github.com/cbfinn/maml_rl,
     ``rllab/envs/mujoco/{name}``). Deliberate differences: Ant-v5's physics and observation;
-    the velocity is the torso's ``dx/dt`` over the step (rllab: the torso's centre-of-mass
-    velocity); the contact cost is Ant-v5's, ``5e-4 * sum(clip(cfrc_ext, -1, 1)^2)``, which is
-    MAML's ``0.5 * 1e-3`` on the same clipped forces.
+    the velocity is the torso's ``dx/dt`` over the 0.05 s step (rllab: the torso's
+    centre-of-mass velocity, 0.02 s steps); the control cost is charged on the action as
+    given (rllab's ``normalize`` clipped it first; SB3 clips before ``step`` too); the
+    contact cost is Ant-v5's, ``5e-4 * sum(clip(cfrc_ext, -1, 1)^2)``, which is MAML's
+    ``0.5 * 1e-3`` on the same clipped forces.
 """
 
 
@@ -196,6 +210,7 @@ class _AntTaskEnv(TaskFamily[TaskT], AntEnv):
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, Any]]:
         task_reward, task_info = self._task_reward(x_velocity)
+        # On the action as given; MAML's rllab pipeline clipped it first (module docstring).
         ctrl_cost = float(self.control_cost(action))  # type: ignore[no-untyped-call]
         contact_cost = float(self.contact_cost)
         # MAML pays the survive bonus on every step, the terminating one included (Ant-v5
@@ -299,7 +314,8 @@ class AntGoalEnv(_AntTaskEnv[AntGoalTask]):
     ## Episode End
 
     - Termination: never (ProMP's ``done = False``; Ant-v5's health check is switched off).
-    - Truncation: after 200 steps (``max_episode_steps`` of the registered id).
+    - Truncation: after 200 steps (``max_episode_steps`` of the registered id), PEARL's
+      horizon (ProMP's run scripts default to 100).
 
     ## Arguments
 

@@ -4,7 +4,8 @@ A *task* is one member of a family (one goal, one target velocity, one direction
 frozen dataclass that validates itself on construction and round-trips through JSON. A *task
 family* environment holds exactly one task at a time; the task persists across ``reset()`` and
 changes only through :meth:`TaskFamily.set_task` -- resampling on reset would silently turn
-meta-RL into a partially observed single task (see ``STYLE.md``, lessons from older toolkits).
+meta-RL into a partially observed single task, a mistake found in the issue trackers of older
+meta-RL toolkits.
 
 Train / test split:
     Every family has a fixed, seed-independent partition of its task space into a ``"train"``
@@ -61,6 +62,14 @@ class Task:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             object.__setattr__(self, field.name, self._validated(field.name, value))
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Rules over several fields at once (e.g. a disk), after each field's own check.
+
+        Raises:
+            ValueError: If the fields are valid one by one but not together.
+        """
 
     @classmethod
     def _validated(cls, name: str, value: Any) -> float | int:
@@ -316,6 +325,7 @@ class TaskFamily(Generic[TaskT]):
         # Re-run validation: a frozen dataclass can still be forged with object.__setattr__.
         for field in dataclasses.fields(task):
             task._validated(field.name, getattr(task, field.name))
+        task._check_together()
         return task
 
 

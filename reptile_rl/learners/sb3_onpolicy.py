@@ -88,7 +88,7 @@ def algorithm_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[s
         "verbose": 0,
     }
     if inner.algorithm == "ppo":
-        kwargs["batch_size"] = inner.batch_size or inner.rollout_size(horizon)
+        kwargs["batch_size"] = inner.minibatch_size(horizon)
         kwargs["n_epochs"] = inner.n_epochs
         kwargs["clip_range"] = inner.clip_range
     return kwargs
