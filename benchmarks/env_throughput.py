@@ -8,7 +8,7 @@ b. ``gymnasium.make("ReptileRL/HalfCheetahVel-v0")`` against
    ``gymnasium.make("HalfCheetah-v5", max_episode_steps=200)`` (the same horizon, so both reset
    equally often): single-env steps/s with the same actions and reset seeds, so both simulate
    exactly the same trajectories and differ only in the reward. Target: ratio >= 0.95.
-c. The same for each ant family (issue 23) against ``Ant-v5`` with the same horizon and the
+c. The same for each ant family against ``Ant-v5`` with the same horizon and the
    same health check (``AntGoal``: positions observed, no termination, as the family).
 d. With Meta-World installed (its own venv): ``ReptileRL/ML1-reach-v0`` against Meta-World's
    own reach env set to the same goal (goal 0 of ``metaworld.ML1("reach-v3", seed=0)``), both

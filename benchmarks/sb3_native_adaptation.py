@@ -1,12 +1,11 @@
-"""Which SB3-native routes adapt the shipped navigation meta-policy (issue 20).
+"""Which SB3-native routes adapt the shipped navigation meta-policy.
 
 A user holding ``meta_policy.zip`` and an SB3 env can adapt with SB3's own ``learn()``. This
 compares, on held-out goals, the return after 3 updates of 20 episodes:
 
 - ``PPO.load(zip, env)`` then ``learn``: SB3 with the settings saved in the zip (the preset's
   plain SGD step and its first rate) but the meta-initialised critic as baseline and one rate;
-- the same with the policy's meta-learned per-tensor, per-update rates only (``LearnedRates``;
-  issue 22);
+- the same with the policy's meta-learned per-tensor, per-update rates only (``LearnedRates``);
 - the same with MAML's linear baseline only (``EpisodeReturns``);
 - ``reptile_rl.sb3_adaptation``: both, as ``reptile-rl adapt`` adapts.
 

@@ -6,7 +6,7 @@ Where to start reading:
 - :mod:`reptile_rl.learners`: the inner learner protocol and the SB3 PPO/A2C learner.
 - :class:`Trainer`: the driver (loop, logs, checkpoints, export); :class:`Pretrainer`: the
   multi-task baselines; :mod:`reptile_rl.evaluation`: adaptation curves on held-out tasks.
-- :func:`adapt`: a meta-policy adapted to one new task, for users; :func:`load_policy`.
+- :func:`adapt`: a meta-policy adapted to one new task, for users; :func:`load_meta_policy`.
 
 Importing this package also registers the task families of :mod:`reptile_rl.envs` with
 Gymnasium.
@@ -19,7 +19,7 @@ from reptile_rl.learners import AdaptJob, AdaptResult, Learner, make_learner
 from reptile_rl.policies import PolicyFile
 from reptile_rl.pretrain import Pretrainer
 from reptile_rl.reptile import MetaState, TrainingError, meta_step
-from reptile_rl.sources import load_source as load_policy
+from reptile_rl.sources import load_meta_policy
 from reptile_rl.trainer import Trainer
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "adapt",
     "envs",
     "load_config",
-    "load_policy",
+    "load_meta_policy",
     "make_learner",
     "meta_step",
     "sb3_adaptation",

@@ -41,7 +41,7 @@ from reptile_rl.policies import PolicyFile, check_compatible, save_policy
 from reptile_rl.report import SUCCESS_COLUMNS
 from reptile_rl.rundir import ensure_new_folder
 from reptile_rl.seeding import Stream, derive_seed
-from reptile_rl.sources import base_config, config_with_overrides, load_source, parse_task
+from reptile_rl.sources import base_config, config_with_overrides, load_meta_policy, parse_task
 from reptile_rl.vec_env import FiniteHorizon
 
 CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
@@ -134,8 +134,8 @@ class Adaptation:
 
 
 def resolve_source(source: str | Path | PolicyFile, base: Config | None = None) -> PolicyFile:
-    """A policy from anything :func:`~reptile_rl.sources.load_source` takes, or a PolicyFile."""
-    return source if isinstance(source, PolicyFile) else load_source(source, base)
+    """A policy from anything :func:`~reptile_rl.sources.load_meta_policy` takes, or as given."""
+    return source if isinstance(source, PolicyFile) else load_meta_policy(source, base)
 
 
 def adapt(

@@ -20,7 +20,7 @@ def _process_umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_process_umask()
-"""What ``open()`` would give a new file; ``mkstemp`` alone gives 0600 (issue 21)."""
+"""What ``open()`` would give a new file; ``mkstemp`` alone gives 0600."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

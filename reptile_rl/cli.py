@@ -32,7 +32,7 @@ from reptile_rl.rundir import RunDir, adaptation_files, ensure_new_folder
 from reptile_rl.sources import (
     base_config,
     config_with_overrides,
-    load_source,
+    load_meta_policy,
     resolve_evaluation,
 )
 from reptile_rl.trainer import StorageError, Trainer
@@ -179,7 +179,7 @@ def _export(args: argparse.Namespace) -> None:
         raise UserError(f"--out: {args.out} already exists; choose a new file")
     if args.out.suffix != ".zip":
         raise UserError(f"--out: expected a .zip file name, got {args.out}")
-    policy = load_source(args.source, base_config(args.overrides))
+    policy = load_meta_policy(args.source, base_config(args.overrides))
     config = config_with_overrides(policy, args.overrides)
     export_policy(policy, args.out, config, config.evaluation_inner())
     print(args.out)

@@ -142,7 +142,7 @@ def _summarize_curves(per_init: dict[str, list[list[float]]]) -> dict[str, list[
     return result
 
 
-def test_tasks(config: Config) -> list[Task]:
+def held_out_tasks(config: Config) -> list[Task]:
     """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split."""
     task_type = family_task_type(config.env.id)
     seed = derive_seed(config.evaluation.seed, Stream.EVAL_TASKS)
@@ -188,7 +188,7 @@ def evaluate(
         The returns (stochastic and mean-action) of every init on every task after every
         update, and the success rates where the family's env reports success.
     """
-    tasks = test_tasks(config) if tasks is None else tasks
+    tasks = held_out_tasks(config) if tasks is None else tasks
     inner = config.evaluation_inner()
     updates = config.evaluation.updates
     seeds = [

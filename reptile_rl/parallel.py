@@ -62,7 +62,7 @@ class _Learners:
         learner = self.get(spec)  # a failure to build the learner is a set-up error: let it raise
         try:
             return learner.adapt(theta, job, optimizer_state)
-        except Exception as error:  # one task's failure must not end the run (issue 8)
+        except Exception as error:  # one task's failure must not end the run
             logger.exception("adaptation to %s failed", job.task)
             return AdaptResult.failure(error)
 
@@ -231,7 +231,7 @@ class RayBackend:
         """Raise :class:`ClusterLostError` if no Ray node is alive any more.
 
         Ray restarts actors and re-runs their calls on another node, so a lost node is
-        survived; with no node left it would wait for one forever (issue 21).
+        survived; with no node left it would wait for one forever.
         """
         try:
             nodes: list[dict[str, Any]] = self._ray.nodes()  # type: ignore[no-untyped-call]
@@ -300,7 +300,7 @@ def _use_token_if_available() -> None:
 
     A head started by ``ray start`` uses token authentication when a token exists
     (``~/.ray/auth_token``, as on the head node itself); Ray's driver enables it on its own only
-    for ``auto``, so a driver given the head's address was refused (issue 21). This calls the
+    for ``auto``, so a driver given the head's address was refused. This calls the
     step Ray takes for ``auto`` (checked against Ray 2.60; it also refreshes Ray's cached
     configuration, which setting ``RAY_AUTH_MODE`` after Ray's import would not). On another
     machine, put the head's token (``ray get-auth-token`` there) in ``~/.ray/auth_token`` or
@@ -321,7 +321,7 @@ class _DropTokenNotice(logging.Filter):
 
 
 def _quiet_token_notice() -> None:
-    """Keep Ray's token-authentication notice off the progress bar (issue 21)."""
+    """Keep Ray's token-authentication notice off the progress bar."""
     ray_logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
     if not any(isinstance(f, _DropTokenNotice) for f in ray_logger.filters):
         ray_logger.addFilter(_DropTokenNotice())

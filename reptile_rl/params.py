@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 Params = dict[str, np.ndarray]
+T = TypeVar("T")
 
 
 def subtract(a: Params, b: Params) -> Params:
@@ -43,11 +45,6 @@ def average(params: Sequence[Params]) -> Params:
     return {name: (value / len(params)).astype(value.dtype) for name, value in total.items()}
 
 
-def interpolate(a: Params, b: Params, fraction: float) -> Params:
-    """Return ``a + fraction * (b - a)``: ``a`` at 0, ``b`` at 1."""
-    return add(a, scale(subtract(b, a), fraction))
-
-
 def all_finite(params: Params) -> bool:
     """Whether every value is finite (no NaN or infinity)."""
     return all(bool(np.isfinite(value).all()) for value in params.values())
@@ -57,6 +54,11 @@ def select(names: Iterable[str], exclude: Sequence[str]) -> list[str]:
     """Return the names that match none of the ``exclude`` regular expressions (``re.search``)."""
     patterns = [re.compile(pattern) for pattern in exclude]
     return [name for name in names if not any(p.search(name) for p in patterns)]
+
+
+def of_update(values: Sequence[T], update: int) -> T:
+    """The value of inner update ``update`` (from 0): ``values[update]``, the last one repeating."""
+    return values[min(update, len(values) - 1)]
 
 
 def linear_schedule(start: float, end: float, step: int, total: int, hold: int = 0) -> float:

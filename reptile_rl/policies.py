@@ -72,7 +72,7 @@ def save_policy(path: Path, policy: PolicyFile) -> None:
     checkpoint.save(path, tensors, policy_record(policy, rates_inside=False))
 
 
-def load_policy(path: Path, base: Config | None = None) -> PolicyFile:
+def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
     """Read a policy file, the latest meta-parameters of a checkpoint, or an SB3 zip.
 
     Args:

@@ -111,7 +111,7 @@ def initial_log_rates(config: Config, theta: Params) -> Params | None:
     rates = inner.update_learning_rates or [inner.learning_rate]
     log_rates: Params = {}
     for k in range(sets):
-        value = np.log(rates[min(k, len(rates) - 1)])
+        value = np.log(params.of_update(rates, k))
         for name, parameter in theta.items():
             shape = parameter.shape if outer.inner_rates == "element" else (1,)
             log_rates[f"{k}/{name}"] = np.full(shape, value, dtype=parameter.dtype)

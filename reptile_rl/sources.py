@@ -19,7 +19,7 @@ from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_
 from reptile_rl.envs.base import Task, task_from_dict
 from reptile_rl.evaluation import INIT_NAMES, check_policies
 from reptile_rl.families import family_class
-from reptile_rl.policies import PolicyFile, load_policy
+from reptile_rl.policies import PolicyFile, read_policy_file
 from reptile_rl.rundir import RunDir, policy_filename
 
 META_FILE = policy_filename("meta")
@@ -60,7 +60,7 @@ def config_with_overrides(policy: PolicyFile, overrides: Sequence[str] = ()) -> 
     return config_from_dict(apply_overrides(policy.config.to_dict(), list(overrides)))
 
 
-def load_source(source: str | Path, base: Config | None = None) -> PolicyFile:
+def load_meta_policy(source: str | Path, base: Config | None = None) -> PolicyFile:
     """Load the meta-policy a source names (the ``SOURCE`` of ``evaluate`` and ``adapt``).
 
     Args:
@@ -68,11 +68,14 @@ def load_source(source: str | Path, base: Config | None = None) -> PolicyFile:
             checkpoint file, an SB3 ``.zip``, or a preset name with shipped policies.
         base: The configuration a plain SB3 zip is used with (it names no env).
 
+    Returns:
+        The meta-policy's parameters with the configuration it was trained under.
+
     Raises:
         CheckpointError: If nothing loadable is found there.
     """
     path, _, _ = _meta_file(str(source))
-    return load_policy(path, base)
+    return read_policy_file(path, base)
 
 
 def _meta_file(source: str) -> tuple[Path, Path, Path]:
@@ -206,7 +209,7 @@ def resolve_evaluation(
     """
     wanted = _parse_inits(inits)
     meta_path, folder, default_out = _meta_file(source)
-    meta = load_policy(meta_path, base_config(overrides))
+    meta = read_policy_file(meta_path, base_config(overrides))
     config = config_with_overrides(meta, overrides)
     policies: dict[str, PolicyFile | None] = {}
     sources: dict[str, str] = {}
@@ -222,7 +225,7 @@ def resolve_evaluation(
                 )
             continue
         if wanted is None or role in wanted:
-            policy = load_policy(path, config)
+            policy = read_policy_file(path, config)
             if policy.role == "sb3":  # a plain SB3 zip is whatever it is given as
                 policy = dataclasses.replace(policy, role=role, oracle=role == "oracle")
             policies[role], sources[role] = policy, str(path)

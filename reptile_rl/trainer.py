@@ -136,7 +136,7 @@ class Trainer:
         )
         if config.parallel.address is not None:
             # When the driver's own Ray node dies, Ray ends this process before Python can say
-            # anything: say now how to continue (issue 21).
+            # anything: say now how to continue.
             logger.warning(
                 "training on the Ray cluster at %s; if it is lost, continue with: "
                 "reptile-rl train --resume %s",

@@ -1,4 +1,4 @@
-"""Adapting to a new task (issue 20): the CLI, the Python API, SB3's own learn(), SB3 zips in."""
+"""Adapting to a new task: the CLI, the Python API, SB3's own learn(), SB3 zips in."""
 
 import csv
 import dataclasses
@@ -15,7 +15,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
-from reptile_rl import adapt, load_policy, sb3_adaptation
+from reptile_rl import adapt, load_meta_policy, sb3_adaptation
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.cli import main
 from reptile_rl.envs import Navigation2DVecEnv, NavigationTask
@@ -59,9 +59,9 @@ def test_adapted_shipped_policy_runs_in_plain_sb3_and_improves(tmp_path, capsys)
     after, before = sb3_return(adapted / "policy.zip"), sb3_return(unadapted / "policy.zip")
     assert after >= -8 and after - before >= 20, (before, after)
     # --updates 0 exports the initialisation unchanged.
-    shipped = load_policy("navigation")
-    assert same(load_policy(unadapted / "policy.safetensors").params, shipped.params)
-    assert same(load_policy(unadapted / "policy.zip").params, shipped.params)
+    shipped = load_meta_policy("navigation")
+    assert same(load_meta_policy(unadapted / "policy.safetensors").params, shipped.params)
+    assert same(load_meta_policy(unadapted / "policy.zip").params, shipped.params)
 
 
 @pytest.mark.parametrize(
@@ -134,9 +134,9 @@ def test_readme_adapt_snippets_run_as_written(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("learned_rates", [True, False], ids=["learned rates", "schedule"])
 def test_sb3_s_own_learn_adapts_exactly_as_adapt(learned_rates):
-    # The shipped navigation policy adapts with meta-learned per-tensor rates (issue 22);
+    # The shipped navigation policy adapts with meta-learned per-tensor rates;
     # without them, with the configured per-update schedule.
-    source = load_policy("navigation")
+    source = load_meta_policy("navigation")
     assert source.inner_log_rates is not None
     if not learned_rates:
         source = dataclasses.replace(source, inner_log_rates=None)
@@ -184,8 +184,8 @@ def plain_copy(ours: Path, plain: Path, leave_out: str = "") -> None:
 
 
 def test_our_zip_loads_like_the_safetensors_file(tiny_run):
-    from_zip = load_policy(tiny_run / "meta_policy.zip")
-    from_file = load_policy(tiny_run / "meta_policy.safetensors")
+    from_zip = load_meta_policy(tiny_run / "meta_policy.zip")
+    from_file = load_meta_policy(tiny_run / "meta_policy.safetensors")
     assert same(from_zip.params, from_file.params) and from_zip.config == from_file.config
 
 
@@ -193,7 +193,7 @@ def test_a_plain_sb3_zip_evaluates_as_its_safetensors_twin(tiny_run, tmp_path):
     plain = tmp_path / "plain.zip"
     plain_copy(tiny_run / "meta_policy.zip", plain)
     with pytest.raises(CheckpointError, match="does not name its env"):
-        load_policy(plain)
+        load_meta_policy(plain)
     args = ["evaluate", str(tiny_run), "--pretrained", str(plain), "--inits", "meta,pretrained"]
     assert (
         main(
@@ -244,5 +244,5 @@ def test_a_zip_that_needs_unpickling_is_refused_unopened(tiny_run, tmp_path):
     with zipfile.ZipFile(hostile, "a") as archive:
         archive.writestr("policy.pth", buffer.getvalue())
     with pytest.raises(CheckpointError, match="would need unpickling"):
-        load_policy(hostile)
+        load_meta_policy(hostile)
     assert not marker.exists()

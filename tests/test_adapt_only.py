@@ -1,4 +1,4 @@
-"""``inner.adapt_only``: ANIL-style adaptation of some parameters only (issue 22)."""
+"""``inner.adapt_only``: ANIL-style adaptation of some parameters only."""
 
 import numpy as np
 import pytest

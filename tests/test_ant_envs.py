@@ -1,4 +1,4 @@
-"""Known answers for the ant families (issue 23): each reward recomputed here from MAML's and
+"""Known answers for the ant families: each reward recomputed here from MAML's and
 ProMP's formulas on Ant-v5's own state, the physics against plain Ant-v5, termination and the
 goal distribution. Registration, JSON, splits and the env checker are in ``test_envs.py``.
 """

@@ -1,4 +1,4 @@
-"""The README's Ray cluster recipe, on a head of the test's own (issue 21)."""
+"""The README's Ray cluster recipe, on a head of the test's own."""
 
 import os
 import socket

@@ -170,7 +170,7 @@ def test_exponent_floats_without_a_dot_are_numbers():
 
 
 def test_ablation_configurations_load_and_are_named_after_their_file():
-    # ABLATIONS.md reproduces every ablation row from these resolved configurations (issue 6), so
+    # ABLATIONS.md reproduces every ablation row from these resolved configurations, so
     # they must keep loading as the configuration grows.
     paths = sorted((Path(__file__).parents[1] / "benchmarks" / "configs").glob("*.yaml"))
     assert len(paths) > 50
@@ -180,7 +180,7 @@ def test_ablation_configurations_load_and_are_named_after_their_file():
 
 def test_checking_a_config_builds_no_env(monkeypatch):
     # Every policy load and resume checks a configuration: building a MuJoCo env there was
-    # tens of milliseconds each (issue 19). Names are still checked, against the constructors.
+    # tens of milliseconds each. Names are still checked, against the constructors.
     def no_env(*args, **kwargs):
         raise AssertionError("a config check built an env")
 

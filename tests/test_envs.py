@@ -877,7 +877,7 @@ def test_the_batched_vec_env_follows_the_registered_horizon():
 
 def test_making_a_cheetah_family_prints_no_mujoco_deprecation(capfd):
     # Gymnasium's half_cheetah.xml uses MuJoCo's deprecated settotalmass; MuJoCo prints a
-    # notice for every model it compiles, which is not ours to fix (issue 21).
+    # notice for every model it compiles, which is not ours to fix.
     capfd.readouterr()
     gym.make(envs.HALF_CHEETAH_VEL).close()
     gym.make(envs.HALF_CHEETAH_DIR).close()

@@ -12,7 +12,7 @@ from conftest import WORST_NAVIGATION_RETURN, tiny_config
 from reptile_rl.cli import main
 from reptile_rl.envs import NavigationTask
 from reptile_rl.evaluation import Evaluation
-from reptile_rl.policies import load_policy
+from reptile_rl.policies import read_policy_file
 from reptile_rl.pretrain import Pretrainer
 from reptile_rl.report import to_markdown
 from reptile_rl.trainer import Trainer
@@ -59,7 +59,7 @@ def test_baseline_log_std_init_is_the_policy_built_with_that_noise(tmp_path):
 
 def test_baseline_runs(runs):
     for folder, role, obs in (("pre", "pretrained", 2), ("orc", "oracle", 4)):
-        policy = load_policy(runs / folder / f"{role}_policy.safetensors")
+        policy = read_policy_file(runs / folder / f"{role}_policy.safetensors")
         assert policy.role == role and policy.oracle == (role == "oracle")
         assert policy.params["mlp_extractor.policy_net.0.weight"].shape == (16, obs)
         with (runs / folder / "progress.csv").open() as file:

@@ -1,4 +1,4 @@
-"""Meta-learned inner learning rates (issue 22): Meta-SGD, first order, inside Reptile."""
+"""Meta-learned inner learning rates: Meta-SGD, first order, inside Reptile."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from reptile_rl.adaptation import adapt
 from reptile_rl.config import ConfigError
 from reptile_rl.envs import NavigationTask
 from reptile_rl.learners import AdaptJob, OnPolicyLearner, initial_parameters
-from reptile_rl.policies import load_policy
+from reptile_rl.policies import read_policy_file
 from reptile_rl.reptile import initial_log_rates
 from reptile_rl.trainer import Trainer
 
@@ -88,14 +88,14 @@ def test_training_learns_positive_finite_rates_and_resumes_bit_for_bit(tmp_path)
         np.testing.assert_array_equal(resumed.theta[name], value)
     # The policy files carry the rates: safetensors as tensors, the SB3 zip in its record.
     for policy_file in ("meta_policy.safetensors", "meta_policy.zip"):
-        policy = load_policy(tmp_path / "ref" / policy_file)
+        policy = read_policy_file(tmp_path / "ref" / policy_file)
         assert policy.inner_log_rates is not None
         for name in rates:
             np.testing.assert_array_equal(policy.inner_log_rates[name], rates[name])
         assert set(policy.params) == set(reference.theta)
     # adapt uses them: with the learned rates, not the configured ones.
     with_rates = adapt(tmp_path / "ref", TASK, updates=1, episodes=4)
-    policy = load_policy(tmp_path / "ref" / "meta_policy.safetensors")
+    policy = read_policy_file(tmp_path / "ref" / "meta_policy.safetensors")
     policy.inner_log_rates = None
     without = adapt(policy, TASK, updates=1, episodes=4)
     assert any(

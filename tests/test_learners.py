@@ -179,8 +179,8 @@ def restore_thread_count():
 
 def test_an_inner_loop_runs_one_torch_thread_and_one_blas_thread(restore_thread_count):
     # Several loops share two cores (Ray workers, concurrent baselines): more intra-op threads
-    # oversubscribe them (issue 7); one BLAS thread keeps the linear baseline's bits the same
-    # in the driver and in Ray workers (issue 23).
+    # oversubscribe them; one BLAS thread keeps the linear baseline's bits the same
+    # in the driver and in Ray workers.
     torch.set_num_threads(2)
     threadpoolctl.threadpool_limits(2, user_api="blas")
     OnPolicyLearner(tiny_config())

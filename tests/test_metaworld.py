@@ -1,4 +1,4 @@
-"""Meta-World's ML1 as a task family (issue 23): the optional extra.
+"""Meta-World's ML1 as a task family: the optional extra.
 
 Without Meta-World (the core venv) only the first tests run: the ids are registered and
 listed with the install hint, and building one says how to install it. The rest need the

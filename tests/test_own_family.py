@@ -1,4 +1,4 @@
-"""A task family written in the user's own module, exactly as the README shows it (issue 20)."""
+"""A task family written in the user's own module, exactly as the README shows it."""
 
 import re
 from pathlib import Path
@@ -10,7 +10,7 @@ from conftest import tiny_config
 from gymnasium.utils.env_checker import check_env
 
 from reptile_rl.cli import main
-from reptile_rl.policies import load_policy
+from reptile_rl.policies import read_policy_file
 from reptile_rl.trainer import Trainer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -53,7 +53,7 @@ def test_train_pretrain_evaluate_and_adapt_a_user_family(family_dir, tmp_path, m
     monkeypatch.chdir(tmp_path)
     config = tiny_config(f"env.id={ENV_ID}")
     run = Trainer(config, tmp_path / "run").learn()
-    assert load_policy(tmp_path / "run" / "meta_policy.safetensors").config.env.id == ENV_ID
+    assert read_policy_file(tmp_path / "run" / "meta_policy.safetensors").config.env.id == ENV_ID
     assert set(run.theta) >= {"log_std", "action_net.weight"}
     overrides = ["--set", f"env.id={ENV_ID}", "--set", "baseline.env_steps=400"]
     overrides += ["--set", "baseline.inner.batch_size=1000"]  # divides its 100 x 50 rollout

@@ -62,7 +62,7 @@ def test_training_is_identical_on_serial_and_ray(ray_cluster, tmp_path):
 def test_ant_adaptation_is_identical_in_the_driver_and_a_ray_worker(ray_cluster):
     # AntDir's linear baseline fits 214 features: large enough for NumPy's BLAS to thread its
     # least squares, which gave the driver (two threads here) other bits than a Ray worker
-    # (one) until the learner limited BLAS to one thread too (issue 23).
+    # (one) until the learner limited BLAS to one thread too.
     config = load_config("ant-dir", ["inner.n_envs=2", "inner.updates=1", "baseline.inner={}"])
     (task,) = envs.AntDirectionTask.sample(1, seed=5)
     jobs = [AdaptJob(task, seed=7, updates=1)]

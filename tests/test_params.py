@@ -29,17 +29,17 @@ def test_average_is_the_mean_in_list_order():
         params.average([])
 
 
-def test_interpolate_known_answers():
-    a, b = arrays(w=[1.0]), arrays(w=[2.0])
-    assert params.interpolate(a, b, 0.5)["w"][0] == 1.5
-    assert params.interpolate(a, b, 0.0)["w"][0] == 1.0
-    assert params.interpolate(a, b, 1.0)["w"][0] == 2.0
+def test_of_update_repeats_the_last_value():
+    rates = [0.042, 0.02, 0.008]
+    assert [params.of_update(rates, k) for k in range(5)] == [0.042, 0.02, 0.008, 0.008, 0.008]
+    assert params.of_update([0.1], 3) == 0.1
 
 
 def test_inputs_are_not_modified():
     a = arrays(w=[1.0, 2.0])
     params.average([a, arrays(w=[3.0, 4.0])])
-    params.interpolate(a, arrays(w=[0.0, 0.0]), 0.5)
+    params.reptile_update(a, [arrays(w=[0.0, 0.0])], 0.5)
+    params.scale(a, 2.0)
     np.testing.assert_array_equal(a["w"], [1.0, 2.0])
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from reptile_rl.cli import main
-from reptile_rl.policies import load_policy
+from reptile_rl.policies import read_policy_file
 from reptile_rl.sources import shipped_dir
 
 SHIPPED = {
@@ -22,7 +22,7 @@ def test_shipped_policies_are_complete_small_and_consistent(preset, env_id):
     total = 0
     for role in ("meta", "pretrained", "oracle"):
         path = folder / f"{role}_policy.safetensors"
-        policy = load_policy(path)  # verifies the checksum
+        policy = read_policy_file(path)  # verifies the checksum
         assert policy.role == role and policy.oracle == (role == "oracle")
         assert policy.config.env.id == env_id and policy.config.name.endswith(preset)
         total += path.stat().st_size

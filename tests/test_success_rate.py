@@ -1,4 +1,4 @@
-"""Success rates next to returns (issue 23): learner, evaluate's outputs and adapt's.
+"""Success rates next to returns: learner, evaluate's outputs and adapt's.
 
 A tiny family defined here moves a point on a line towards an unobserved target and reports
 SB3's ``info["is_success"]`` (within RADIUS of the target at any step so far), as Meta-World's

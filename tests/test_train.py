@@ -14,7 +14,7 @@ from reptile_rl.cli import main
 from reptile_rl.config import config_from_yaml
 from reptile_rl.envs import NavigationTask
 from reptile_rl.learners import AdaptJob, OnPolicyLearner, initial_parameters
-from reptile_rl.policies import load_policy
+from reptile_rl.policies import read_policy_file
 from reptile_rl.seeding import Stream, derive_seed
 from reptile_rl.trainer import Trainer
 
@@ -77,7 +77,7 @@ def test_cli_train_writes_every_artefact(tmp_path, capsys):
     tensors, record = checkpoint.load(run_dir / "checkpoints" / "latest.safetensors", "checkpoint")
     assert record["iteration"] == 2 and record["env_steps"] == steps[1]
 
-    policy = load_policy(run_dir / "meta_policy.safetensors")
+    policy = read_policy_file(run_dir / "meta_policy.safetensors")
     assert policy.role == "meta" and policy.config == config
     assert_same_params(policy.params, checkpoint.split_prefixed(tensors, "theta/"))
 
@@ -105,7 +105,7 @@ def test_training_changes_theta_as_reptile_says(tmp_path):
         # theta0 + 1.0 * (phi - theta0) is phi up to float32 rounding.
         np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-6, err_msg=name)
     assert_same_params(
-        load_policy(tmp_path / "run" / "meta_policy.safetensors").params, trainer.theta
+        read_policy_file(tmp_path / "run" / "meta_policy.safetensors").params, trainer.theta
     )
 
 
@@ -267,7 +267,7 @@ def test_a2c_run_exports_an_a2c_zip_and_evaluates(tmp_path):
     a2c = ["--set", "inner.algorithm=a2c", "--set", "baseline.inner={algorithm: a2c}"]
     tiny = [arg for item in TINY for arg in ("--set", item) if item != "baseline.inner={}"]
     assert main(["train", "navigation", "--out", str(run_dir), "--no-progress", *tiny, *a2c]) == 0
-    policy = load_policy(run_dir / "meta_policy.safetensors")
+    policy = read_policy_file(run_dir / "meta_policy.safetensors")
     assert policy.config.inner.algorithm == "a2c"
     model = A2C.load(run_dir / "meta_policy.zip", device="cpu")
     assert_same_params({k: v.numpy() for k, v in model.policy.state_dict().items()}, policy.params)

@@ -12,7 +12,7 @@ stable-baselines3 2.9.2 (``OnPolicyAlgorithm``, shared by PPO and A2C) and torch
   callback (``["done"]``, ``["info"]``, ``["i"]``);
 - MAML's linear advantage baseline: after the rollout, ``model.rollout_buffer.values`` is
   overwritten and ``rollout_buffer.compute_returns_and_advantage`` called again, with
-  ``BaseCallback.locals["new_obs"]`` and ``["dones"]`` for the last step (issue 6);
+  ``BaseCallback.locals["new_obs"]`` and ``["dones"]`` for the last step;
 - a learning rate per update: ``model.lr_schedule``, which ``train()`` reads through
   ``_update_learning_rate`` at the start of every training phase;
 - the training statistics of the last update: ``model.logger.name_to_value``;
@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from reptile_rl.linear_baseline import linear_baseline
-from reptile_rl.params import Params
+from reptile_rl.params import Params, of_update
 
 
 class EpisodeReturns(BaseCallback):
@@ -169,7 +169,7 @@ class PerUpdateRates(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         # The training phase that follows reads lr_schedule first (_update_learning_rate).
-        rate = self.rates[min(self.updates, len(self.rates) - 1)]
+        rate = of_update(self.rates, self.updates)
         self.model.lr_schedule = ConstantRate(rate)
         self.updates += 1
 
@@ -230,7 +230,7 @@ class LearnedRates(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         assert self._scales is not None  # set by _init_callback, before any rollout
-        self._scales.set(self.rate_sets[min(self.updates, len(self.rate_sets) - 1)])
+        self._scales.set(of_update(self.rate_sets, self.updates))
         self.model.lr_schedule = ConstantRate(1.0)
         self.updates += 1
 

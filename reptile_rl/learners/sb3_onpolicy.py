@@ -1,10 +1,9 @@
 """The inner learner for stable-baselines3's on-policy algorithms: PPO and A2C.
 
 Each worker builds one :class:`OnPolicyLearner` and, for every task, only sets the task, loads
-theta into ``policy`` and calls ``learn``. Measured (``benchmarks/learner_build_cost.py``): after
-a process's first build (about 0.65 s of one-time set-up), the SB3 model costs about 2.4 ms and
-loading a state dict 0.2 ms, while the 20 envs of a MuJoCo family cost about 50 ms, a fifth of
-one cheetah update; reusing the learner mostly saves rebuilding the envs.
+theta into ``policy`` and calls ``learn``: after a process's first build, the SB3 model and
+loading a state dict are cheap next to building a MuJoCo family's envs, so reusing the learner
+mostly saves rebuilding the envs (measured: ``benchmarks/PERFORMANCE.md``, section 5).
 
 What one adaptation does (``K = job.updates``)::
 
@@ -41,7 +40,7 @@ from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, Rollout
-from reptile_rl.params import Params, rate_hypergradient, subtract
+from reptile_rl.params import Params, of_update, rate_hypergradient, subtract
 from reptile_rl.vec_env import make_vec_env
 
 ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {"ppo": PPO, "a2c": A2C}
@@ -99,11 +98,11 @@ def use_one_thread() -> None:
 
     These MLPs are too small to gain from more, and with several processes per core (Ray
     workers, concurrent baselines) extra threads oversubscribe the cores: a multi-task baseline
-    ran 7x slower that way (issue 7). One thread also keeps the numbers independent of the
+    ran 7x slower that way. One thread also keeps the numbers independent of the
     machine's core count and of the process: SB3's orthogonal initialisation gives other bits
     with two torch threads, and NumPy's BLAS, which Ray limits to one thread in its workers
     but not in the driver, gave the linear baseline's least squares other bits with two
-    (AntDir's 214 features: the serial backend and Ray workers trained apart; issue 23).
+    (AntDir's 214 features: the serial backend and Ray workers trained apart).
     """
     torch.set_num_threads(1)
     threadpoolctl.threadpool_limits(1, user_api="blas")
@@ -146,7 +145,7 @@ def _sum_rate_sets(per_update: list[Params], sets: int) -> Params:
     """Per-update hypergradients -> per rate set (the last set serves the later updates)."""
     total: dict[str, np.ndarray] = {}
     for k, gradient in enumerate(per_update):
-        index = min(k, sets - 1)
+        index = of_update(range(sets), k)
         for name, value in gradient.items():
             key = f"{index}/{name}"
             total[key] = total[key] + value if key in total else value.copy()
@@ -293,7 +292,7 @@ class OnPolicyLearner:
             if job.keep_last_step and k == job.updates - 1:
                 before_last = self.parameters()
             if rates:
-                rate = rates[min(k, len(rates) - 1)]
+                rate = of_update(rates, k)
                 assert self._rate_scales is not None  # checked above
                 self._rate_scales.set(rate)
                 rollouts.append(self.update(1.0))
@@ -310,7 +309,7 @@ class OnPolicyLearner:
             # K updates: a training phase at learning rate 0 computes it and moves nothing.
             rollouts.append(self.update(0.0))
             per_set = rate_hypergradient(
-                [rates[min(k, len(rates) - 1)] for k in range(job.updates)],
+                [of_update(rates, k) for k in range(job.updates)],
                 steps,
                 self._gradients(),
                 self.config.outer.inner_rates == "element",
@@ -346,7 +345,7 @@ class OnPolicyLearner:
     def learning_rate_of_update(self, index: int) -> float:
         """The learning rate of an adaptation's update number ``index`` (from 0)."""
         rates = self.inner.update_learning_rates
-        return rates[min(index, len(rates) - 1)] if rates else self.inner.learning_rate
+        return of_update(rates, index) if rates else self.inner.learning_rate
 
     def update(self, learning_rate: float | None = None) -> Rollout:
         """One update from the current parameters: a rollout, then the training phase.
