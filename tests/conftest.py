@@ -1,5 +1,6 @@
 """Shared fixtures: tiny configurations that train in seconds."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,10 +34,31 @@ TINY = [
 ]
 
 
-# The lowest possible Navigation2D return: the goal is at most 0.5 * sqrt(2) from the start and
-# the agent moves at most 0.1 * sqrt(2) per step, so the distance after step t is at most
-# 0.5 * sqrt(2) + 0.1 * sqrt(2) * t, summed over 100 steps.
-WORST_NAVIGATION_RETURN = -(0.5 * 2**0.5 * 100 + 0.1 * 2**0.5 * sum(range(1, 101)))
+def mean_action_navigation_return(params, goal, activation="tanh") -> float:
+    """One Navigation2D episode from the origin, acting on the policy's mean, by hand.
+
+    Independent of SB3 and of the learners: the actor's forward pass (SB3's MlpPolicy: hidden
+    layers, then ``action_net``) in NumPy from the state dict, and MAML's point dynamics
+    (``point_env_randgoal.py``): move by the action clipped to [-0.1, 0.1], reward minus the
+    distance to the goal, done within 0.01 of it on both axes, or after 100 steps.
+    """
+    act = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}[activation]
+    layers = sorted(
+        {int(k.split(".")[2]) for k in params if k.startswith("mlp_extractor.policy_net.")}
+    )
+    position, goal, total = np.zeros(2), np.asarray(goal, dtype=np.float64), 0.0
+    for _ in range(100):
+        hidden = position.astype(np.float32).astype(np.float64)  # the observation is float32
+        for layer in layers:
+            weight = params[f"mlp_extractor.policy_net.{layer}.weight"].astype(np.float64)
+            hidden = act(weight @ hidden + params[f"mlp_extractor.policy_net.{layer}.bias"])
+        action = params["action_net.weight"].astype(np.float64) @ hidden
+        action = action + params["action_net.bias"]
+        position = position + np.clip(action, -0.1, 0.1)
+        total -= float(np.hypot(*(position - goal)))
+        if np.all(np.abs(position - goal) < 0.01):
+            break
+    return total
 
 
 @pytest.fixture(autouse=True, scope="session")

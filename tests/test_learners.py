@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import threadpoolctl
 import torch
-from conftest import WORST_NAVIGATION_RETURN, tiny_config
+from conftest import mean_action_navigation_return, tiny_config
 
 from reptile_rl import envs
 from reptile_rl.config import load_config
@@ -38,10 +38,9 @@ def test_adaptation_is_a_pure_function_of_theta_and_job(loop):
 def test_returns_and_steps(loop):
     theta = initial_parameters(loop.config, 1)
     result = loop.adapt(theta, AdaptJob(TASK, seed=5, updates=2, measure_final=True))
-    # returns after 0, 1 and 2 updates; each an average of 4 episodes of 100 steps, whose
-    # rewards are distances of at most a few units.
-    assert len(result.returns) == 3
-    assert all(WORST_NAVIGATION_RETURN <= r < 0 for r in result.returns)
+    # Returns after 0, 1 and 2 updates, each the mean of 4 episodes: this seed's reference
+    # numbers, measured on this machine (another install may differ in the last bits).
+    assert result.returns == pytest.approx([-56.21299, -46.58592, -62.36636], rel=1e-4)
     # Two training rollouts of 4 x 100 steps, plus a measurement that stops once every env
     # finished an episode (at most 100 steps each).
     assert 800 < result.env_steps <= 1200
@@ -156,7 +155,10 @@ def test_linear_baseline_makes_the_policy_update_independent_of_the_critic(basel
     actor = [k for k in theta if "value" not in k]
     same_actor = all(np.array_equal(first.params[k], second.params[k]) for k in actor)
     assert same_actor == (baseline == "linear")
-    assert all(WORST_NAVIGATION_RETURN <= r < 0 for r in first.returns)
+    # The returns follow the actor alone: the same before adapting, and after it as well only
+    # where the actor adapted alike.
+    assert first.returns[0] == second.returns[0]
+    assert (first.returns[1:] == second.returns[1:]) == (baseline == "linear")
 
 
 def test_finite_horizon_never_bootstraps():
@@ -250,5 +252,9 @@ def test_mean_action_returns_leave_the_adaptation_as_it_was(loop):
     assert measured.returns == plain.returns and same(measured.params, plain.params)
     # Acting on the mean is deterministic: from the origin every env takes the same path.
     assert measured.mean_action_returns == loop.adapt(theta, job).mean_action_returns
-    assert all(WORST_NAVIGATION_RETURN <= r < 0 for r in measured.mean_action_returns)
+    # Known answers: the mean-action episode recomputed by hand from theta and from phi.
+    goal = (TASK.goal_x, TASK.goal_y)
+    before, _, after = measured.mean_action_returns
+    assert before == pytest.approx(mean_action_navigation_return(theta, goal), rel=1e-5)
+    assert after == pytest.approx(mean_action_navigation_return(measured.params, goal), rel=1e-5)
     assert measured.mean_action_returns != measured.returns

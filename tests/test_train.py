@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 import yaml
-from conftest import TINY, WORST_NAVIGATION_RETURN, tiny_config
+from conftest import TINY, tiny_config
 from stable_baselines3 import A2C, PPO
 
 from reptile_rl import checkpoint
@@ -57,11 +57,15 @@ def test_cli_train_writes_every_artefact(tmp_path, capsys):
     steps = [int(r["env_steps"]) for r in rows]
     # 3 tasks x (2 training rollouts of 400 steps + a measurement of at most 400 steps).
     assert 3 * 800 < steps[0] <= 3 * 1200 and steps[1] > steps[0]
-    for row in rows:
-        assert all(
-            WORST_NAVIGATION_RETURN <= float(row[k]) < 0 for k in row if k.startswith("return_")
-        )
-        assert int(row["tasks_dropped"]) == 0
+    # This seed's reference returns, measured on this machine (another install may differ in
+    # the last bits): theta after iteration 0 (eps 1: the mean of the adapted tasks) is
+    # another policy, which iteration 1 starts from.
+    returns = [[float(v) for k, v in row.items() if k.startswith("return_")] for row in rows]
+    assert returns == [
+        pytest.approx([-51.56215, -215.50468, -165.01544], rel=1e-4),
+        pytest.approx([-35.48446, -56.61743, -20.59497], rel=1e-4),
+    ]
+    assert [int(row["tasks_dropped"]) for row in rows] == [0, 0]
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
