@@ -11,10 +11,12 @@ pickled objects and must only be loaded from trusted sources; our commands never
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args, get_type_hints
 
 import numpy as np
 from safetensors import SafetensorError
@@ -26,6 +28,10 @@ from reptile_rl.params import Params
 
 FORMAT = "reptile-rl"
 VERSION = 1
+TENSORS = "@tensors"
+"""A state tree's leaf whose arrays are the file's tensors under that leaf's path."""
+
+T = TypeVar("T")
 
 
 class CheckpointError(ValueError):
@@ -132,3 +138,64 @@ def split_prefixed(tensors: Params, prefix: str) -> Params:
 def prefixed(tensors: Params, prefix: str) -> Params:
     """Return ``tensors`` with ``prefix`` prepended to every name."""
     return {prefix + name: value for name, value in tensors.items()}
+
+
+# -- a state that saves itself -------------------------------------------------------------
+
+
+def flatten_state(state: Any, prefix: str = "") -> tuple[Params, dict[str, Any]]:
+    """Split a dataclass into named tensors and a JSON tree of everything else.
+
+    Each field is saved by its value: a dataclass recurses; a dict of arrays becomes tensors
+    named ``<path>/<key>`` (``theta/action_net.weight``) and :data:`TENSORS` in the tree;
+    ``None``, numbers, strings and booleans stay in the tree. A new field needs no code here.
+
+    Raises:
+        TypeError: If a field holds anything else.
+    """
+    tensors: Params = {}
+    tree: dict[str, Any] = {}
+    for field in dataclasses.fields(state):
+        value, path = getattr(state, field.name), f"{prefix}{field.name}/"
+        if dataclasses.is_dataclass(value):
+            inner, tree[field.name] = flatten_state(value, path)
+            tensors.update(inner)
+        elif isinstance(value, dict):
+            tensors.update(prefixed(value, path))
+            tree[field.name] = TENSORS
+        elif value is None or isinstance(value, bool | int | float | str):
+            tree[field.name] = value
+        else:
+            raise TypeError(f"{path[:-1]}: a {type(value).__name__} cannot be saved as state")
+    return tensors, tree
+
+
+def unflatten_state(cls: type[T], tensors: Params, tree: Mapping[str, Any], prefix: str = "") -> T:
+    """Rebuild dataclass ``cls`` from :func:`flatten_state`'s tensors and tree.
+
+    A field the tree does not hold (a file written before the field existed) takes its
+    default.
+    """
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]  # T cannot say "a dataclass"
+        if field.name not in tree:
+            continue
+        value, path = tree[field.name], f"{prefix}{field.name}/"
+        if value == TENSORS:
+            values[field.name] = split_prefixed(tensors, path)
+        elif isinstance(value, Mapping):
+            values[field.name] = unflatten_state(
+                _dataclass_in(hints[field.name]), tensors, value, path
+            )
+        else:
+            values[field.name] = value
+    return cls(**values)
+
+
+def _dataclass_in(hint: Any) -> type[Any]:
+    """The dataclass a field's type names (``AdamState`` of ``AdamState | None``)."""
+    (found,) = [
+        t for t in get_args(hint) or [hint] if isinstance(t, type) and dataclasses.is_dataclass(t)
+    ]
+    return found

@@ -113,7 +113,8 @@ def _from_record(tensors: Params, record: dict[str, Any], path: Path) -> PolicyF
         return PolicyFile(params, config, role, oracle, info, rates)
     if record.get("kind") == "checkpoint":
         theta = checkpoint.split_prefixed(tensors, "theta/")
-        info = {"iteration": record["iteration"], "env_steps": record["env_steps"]}
+        state = record.get("state", record)  # a checkpoint's older layout held them on top
+        info = {"iteration": state["iteration"], "env_steps": state["env_steps"]}
         rates = checkpoint.split_prefixed(tensors, "log_rates/") or None
         return PolicyFile(theta, config, "meta", False, info, rates)
     raise checkpoint.CheckpointError(f"{path}: a {record.get('kind')!r} file, not a policy")

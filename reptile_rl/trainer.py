@@ -19,7 +19,7 @@ from reptile_rl import checkpoint
 from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
 from reptile_rl.learners import export_policy
 from reptile_rl.parallel import Backend, ClusterLostError, make_backend, resolve_backend
-from reptile_rl.params import AdamState, Params
+from reptile_rl.params import Params
 from reptile_rl.policies import PolicyFile, save_policy
 from reptile_rl.reptile import (
     MetaState,
@@ -202,26 +202,8 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, state: MetaState) -> None:
         """Write ``latest`` (and every ``checkpoint_every`` iterations a numbered copy)."""
-        tensors = checkpoint.prefixed(state.theta, "theta/")
-        if state.adam is not None:
-            tensors.update(checkpoint.prefixed(state.adam.first_moment, "adam_m/"))
-            tensors.update(checkpoint.prefixed(state.adam.second_moment, "adam_v/"))
-        if state.inner_optimizer is not None:
-            tensors.update(checkpoint.prefixed(state.inner_optimizer, "inner_optimizer/"))
-        if state.log_rates is not None and state.rate_adam is not None:
-            tensors.update(checkpoint.prefixed(state.log_rates, "log_rates/"))
-            tensors.update(checkpoint.prefixed(state.rate_adam.first_moment, "rate_adam_m/"))
-            tensors.update(checkpoint.prefixed(state.rate_adam.second_moment, "rate_adam_v/"))
-        record = {
-            "kind": "checkpoint",
-            "iteration": state.iteration,
-            "env_steps": state.env_steps,
-            "wall_seconds": state.wall_seconds,
-            "adam_step": None if state.adam is None else state.adam.step,
-            "has_inner_optimizer": state.inner_optimizer is not None,
-            "rate_adam_step": None if state.rate_adam is None else state.rate_adam.step,
-            "config": self.config.to_dict(),
-        }
+        tensors, tree = checkpoint.flatten_state(state)
+        record = {"kind": "checkpoint", "state": tree, "config": self.config.to_dict()}
         numbered = state.iteration % self.config.checkpoint_every == 0
         paths = [self.run.latest_checkpoint]
         if numbered or state.iteration == self.config.outer.iterations:
@@ -268,36 +250,50 @@ class Trainer:
             written = None
         if written != self.config.to_dict():
             raise checkpoint.CheckpointError(f"{path}: written by a different configuration")
-        theta = checkpoint.split_prefixed(tensors, "theta/")
-        meta_learned(self.config, theta)  # the same check as a new run's
-        adam = None
-        if record["adam_step"] is not None:
-            adam = AdamState(
-                record["adam_step"],
-                checkpoint.split_prefixed(tensors, "adam_m/"),
-                checkpoint.split_prefixed(tensors, "adam_v/"),
-            )
-        inner_optimizer = None
-        if record["has_inner_optimizer"]:
-            inner_optimizer = checkpoint.split_prefixed(tensors, "inner_optimizer/")
-        log_rates, rate_adam = None, None
-        if record.get("rate_adam_step") is not None:
-            log_rates = checkpoint.split_prefixed(tensors, "log_rates/")
-            rate_adam = AdamState(
-                record["rate_adam_step"],
-                checkpoint.split_prefixed(tensors, "rate_adam_m/"),
-                checkpoint.split_prefixed(tensors, "rate_adam_v/"),
-            )
-        return MetaState(
-            record["iteration"],
-            theta,
-            adam,
-            inner_optimizer,
-            record["env_steps"],
-            record["wall_seconds"],
-            log_rates,
-            rate_adam,
-        )
+        state = meta_state_from(tensors, record)
+        meta_learned(self.config, state.theta)  # the same check as a new run's
+        return state
+
+
+def meta_state_from(tensors: Params, record: dict[str, Any]) -> MetaState:
+    """The training state a checkpoint's tensors and record hold."""
+    if "state" not in record:
+        tensors, record = _prefixed_layout(tensors, record)
+    return checkpoint.unflatten_state(MetaState, tensors, record["state"])
+
+
+def _prefixed_layout(tensors: Params, record: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
+    """A checkpoint written field by field, before the state saved itself, in today's layout.
+
+    Frozen: fields added since then take their defaults (:func:`checkpoint.unflatten_state`).
+    """
+    renamed = {
+        "adam_m/": "adam/first_moment/",
+        "adam_v/": "adam/second_moment/",
+        "rate_adam_m/": "rate_adam/first_moment/",
+        "rate_adam_v/": "rate_adam/second_moment/",
+    }
+    layout: Params = {}
+    for name, value in tensors.items():
+        prefix = name.split("/", 1)[0] + "/"
+        layout[renamed.get(prefix, prefix) + name[len(prefix) :]] = value
+
+    def adam(step: int | None) -> dict[str, Any] | None:
+        moments = {"first_moment": checkpoint.TENSORS, "second_moment": checkpoint.TENSORS}
+        return None if step is None else {"step": step, **moments}
+
+    has_rates = record.get("rate_adam_step") is not None
+    tree = {
+        "iteration": record["iteration"],
+        "theta": checkpoint.TENSORS,
+        "adam": adam(record["adam_step"]),
+        "inner_optimizer": checkpoint.TENSORS if record["has_inner_optimizer"] else None,
+        "env_steps": record["env_steps"],
+        "wall_seconds": record["wall_seconds"],
+        "log_rates": checkpoint.TENSORS if has_rates else None,
+        "rate_adam": adam(record.get("rate_adam_step")),
+    }
+    return layout, {**record, "state": tree}
 
 
 def _log_row(

@@ -274,10 +274,10 @@ def test_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch, caps
     assert "previous checkpoint is intact" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setattr(checkpoint, "atomic_write_bytes", real)
     _, record = checkpoint.load(run / "checkpoints" / "latest.safetensors", "checkpoint")
-    assert record["iteration"] == 1
+    assert record["state"]["iteration"] == 1
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
     _, record = checkpoint.load(run / "checkpoints" / "latest.safetensors", "checkpoint")
-    assert record["iteration"] == 3
+    assert record["state"]["iteration"] == 3
 
 
 def failing_adapt(fail, batch_size=6, real=OnPolicyLearner.adapt):
@@ -335,7 +335,7 @@ def test_a_mostly_failing_batch_stops_the_run(tmp_path, monkeypatch, capsys):
     assert main(args) == 1
     assert "stopping instead of training on garbage" in capsys.readouterr().err
     _, record = checkpoint.load(tmp_path / "cli" / "checkpoints" / "latest.safetensors")
-    assert record["iteration"] == 0  # the initial state, intact
+    assert record["state"]["iteration"] == 0  # the initial state, intact
 
 
 def test_adapt_result_failure_carries_the_message():
@@ -425,7 +425,7 @@ def test_sigkill_during_a_checkpoint_write(tmp_path, uninterrupted):
     assert 0 < partial.stat().st_size < latest.stat().st_size
     # ...and never replaced the complete checkpoint of iteration 1.
     _, record = checkpoint.load(latest, "checkpoint")
-    assert record["iteration"] == 1
+    assert record["state"]["iteration"] == 1
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
     assert_same(theta_of(run), uninterrupted)
 

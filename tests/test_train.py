@@ -79,7 +79,7 @@ def test_cli_train_writes_every_artefact(tmp_path, capsys):
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert names == ["iter_000000.safetensors", "iter_000002.safetensors", "latest.safetensors"]
     tensors, record = checkpoint.load(run_dir / "checkpoints" / "latest.safetensors", "checkpoint")
-    assert record["iteration"] == 2 and record["env_steps"] == steps[1]
+    assert record["state"]["iteration"] == 2 and record["state"]["env_steps"] == steps[1]
 
     policy = read_policy_file(run_dir / "meta_policy.safetensors")
     assert policy.role == "meta" and policy.config == config
