@@ -1,5 +1,6 @@
 # Two commands do all set-up: `make train` and `make test` create .venv if it is missing,
-# install the package (once; again only when pyproject.toml changes) and run their job.
+# install the package (once; again only when pyproject.toml or its constraints file changes)
+# and run their job.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -11,18 +12,20 @@ COMMA := ,
 
 # torch first, pinned: this exact CPU build is on the machine's disk, while a looser spec
 # would make pip download a multi-GB CUDA build. The package itself asks for torch>=2.3.
-# $(1): the venv's python, $(2): the package's extras.
+# Then the package with every dependency at the exact version its constraints file names
+# (constraints/*.txt: the versions RESULTS.md's new rows are measured with).
+# $(1): the venv's python, $(2): the package's extras, $(3): the constraints file.
 define install_into
 	$(1) -m pip install --quiet --upgrade pip
-	$(1) -m pip install --quiet torch==2.13.0
-	$(1) -m pip install --quiet -e '.[$(2)]'
+	$(1) -m pip install --quiet -c $(3) torch==2.13.0
+	$(1) -m pip install --quiet -c $(3) -e '.[$(2)]'
 endef
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
-	$(call install_into,$(PY),dev)
+$(STAMP): $(PY) pyproject.toml constraints/core.txt
+	$(call install_into,$(PY),dev,constraints/core.txt)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,8 +48,8 @@ MW_STAMP := $(MW_VENV)/.installed
 $(MW_PY):
 	$(PYTHON) -m venv $(MW_VENV)
 
-$(MW_STAMP): $(MW_PY) pyproject.toml
-	$(call install_into,$(MW_PY),dev$(COMMA)metaworld)
+$(MW_STAMP): $(MW_PY) pyproject.toml constraints/metaworld.txt
+	$(call install_into,$(MW_PY),dev$(COMMA)metaworld,constraints/metaworld.txt)
 	touch $(MW_STAMP)
 
 test-metaworld: $(MW_STAMP)

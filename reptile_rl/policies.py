@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from reptile_rl import checkpoint, sb3_zip
+from reptile_rl import checkpoint, environment, sb3_zip
 from reptile_rl.config import Config, ConfigError, config_from_dict
 from reptile_rl.params import Params
 
@@ -31,6 +31,9 @@ class PolicyFile:
         info: Free-form facts about its training (env steps, iterations...).
         inner_log_rates: Its meta-learned log inner rates (``outer.inner_rates``), which
             evaluate and adapt use for it; ``None``: the configured rates.
+        environment: The software and machine it was made with
+            (:func:`reptile_rl.environment.describe`); ``None``: this process, which made it;
+            empty: unknown (a file written before environments were recorded).
     """
 
     params: Params
@@ -39,6 +42,7 @@ class PolicyFile:
     oracle: bool = False
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     inner_log_rates: Params | None = None
+    environment: dict[str, Any] | None = None
 
 
 _RATES = "inner_log_rates/"
@@ -58,6 +62,7 @@ def policy_record(policy: PolicyFile, rates_inside: bool = True) -> dict[str, An
         "oracle": policy.oracle,
         "config": policy.config.to_dict(),
         "info": policy.info,
+        "environment": environment.describe() if policy.environment is None else policy.environment,
     }
     if policy.inner_log_rates is not None and rates_inside:
         record["inner_log_rates"] = {k: v.tolist() for k, v in policy.inner_log_rates.items()}
@@ -94,7 +99,7 @@ def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
                 "env.id=ReptileRL/Navigation2D-v0)"
             )
         config = sb3_zip.foreign_config(path, zipped, base)
-        return PolicyFile(zipped.params, config, "sb3", info={"source": str(path)})
+        return PolicyFile(zipped.params, config, "sb3", info={"source": str(path)}, environment={})
     tensors, record = checkpoint.load(path)
     return _from_record(tensors, record, path)
 
@@ -104,19 +109,20 @@ def _from_record(tensors: Params, record: dict[str, Any], path: Path) -> PolicyF
         config = config_from_dict(record["config"])
     except (ConfigError, KeyError) as error:
         raise checkpoint.CheckpointError(f"{path}: invalid configuration inside: {error}") from None
+    made = record.get("environment", {})
     if record.get("kind") == POLICY_KIND:
         params = {k: v for k, v in tensors.items() if not k.startswith(_RATES)}
         rates = checkpoint.split_prefixed(tensors, _RATES) or None
         if "inner_log_rates" in record:
             rates = {k: np.asarray(v, np.float32) for k, v in record["inner_log_rates"].items()}
         role, oracle, info = record["role"], record["oracle"], record.get("info", {})
-        return PolicyFile(params, config, role, oracle, info, rates)
+        return PolicyFile(params, config, role, oracle, info, rates, made)
     if record.get("kind") == "checkpoint":
         theta = checkpoint.split_prefixed(tensors, "theta/")
         state = record.get("state", record)  # a checkpoint's older layout held them on top
         info = {"iteration": state["iteration"], "env_steps": state["env_steps"]}
         rates = checkpoint.split_prefixed(tensors, "log_rates/") or None
-        return PolicyFile(theta, config, "meta", False, info, rates)
+        return PolicyFile(theta, config, "meta", False, info, rates, made)
     raise checkpoint.CheckpointError(f"{path}: a {record.get('kind')!r} file, not a policy")
 
 

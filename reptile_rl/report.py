@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from reptile_rl import environment
 from reptile_rl.atomic import atomic_write_text
 from reptile_rl.evaluation import Evaluation
 from reptile_rl.families import family_class
@@ -199,7 +200,8 @@ def write_outputs(evaluation: Evaluation, out_dir: Path, sources: dict[str, str]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = adaptation_files(out_dir)
     atomic_write_text(paths[0], to_csv(evaluation))
-    summary = json.dumps(to_json(evaluation, sources), indent=2, allow_nan=True)
+    made_with = {"environment": environment.describe()}
+    summary = json.dumps({**to_json(evaluation, sources), **made_with}, indent=2, allow_nan=True)
     atomic_write_text(paths[1], summary + "\n")
     atomic_write_text(paths[2], to_markdown(evaluation))
     reference = family_class(evaluation.config.env.id).reference_results

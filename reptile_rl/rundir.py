@@ -3,6 +3,7 @@
 A training run (``reptile-rl train``) holds::
 
     config.yaml                  the resolved configuration
+    environment.json             the software and machine it was made with
     progress.csv                 one row per meta-iteration
     tensorboard/                 TensorBoard events
     checkpoints/latest.safetensors, checkpoints/iter_NNNNNN.safetensors
@@ -11,16 +12,20 @@ A training run (``reptile-rl train``) holds::
     training.png                 ``reptile-rl plot``
     eval/adaptation.{csv,json,md,png}   ``reptile-rl evaluate``
 
-A baseline run (``reptile-rl pretrain``) holds the same ``config.yaml``, ``progress.csv`` and
+A baseline run (``reptile-rl pretrain``) holds the same ``config.yaml``, ``environment.json``,
+``progress.csv`` and
 ``tensorboard/``, and ``<role>_policy.safetensors`` / ``<role>_policy.zip`` with role
 ``pretrained`` or ``oracle``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
+from reptile_rl import environment
 from reptile_rl.atomic import atomic_write_text
 from reptile_rl.config import Config, ConfigError, config_from_yaml, config_to_yaml
 
@@ -68,6 +73,11 @@ class RunDir:
     def config_file(self) -> Path:
         """``config.yaml``: the resolved configuration."""
         return self.path / "config.yaml"
+
+    @property
+    def environment_file(self) -> Path:
+        """``environment.json``: the software and machine the run was started with."""
+        return self.path / "environment.json"
 
     @property
     def progress_file(self) -> Path:
@@ -134,7 +144,7 @@ class RunDir:
             )
 
     def create(self, config: Config, resume_hint: bool = True) -> None:
-        """Make the directory and write ``config.yaml``.
+        """Make the directory and write ``config.yaml`` and ``environment.json``.
 
         Args:
             config: The run's configuration.
@@ -147,12 +157,22 @@ class RunDir:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self.write_config(config)
+            text = json.dumps(environment.describe(), indent=2, sort_keys=True) + "\n"
+            atomic_write_text(self.environment_file, text)
         except OSError as error:
             raise ConfigError(f"--out: cannot write to {self.path}: {error.strerror}") from None
 
     def write_config(self, config: Config) -> None:
         """Rewrite ``config.yaml`` (atomically), e.g. for a run extended to more iterations."""
         atomic_write_text(self.config_file, config_to_yaml(config))
+
+    def read_environment(self) -> dict[str, Any]:
+        """The recorded environment; empty if the run has none (written before it was kept)."""
+        try:
+            data = json.loads(self.environment_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def read_config(self) -> Config:
         """The run's configuration.

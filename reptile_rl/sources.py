@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reptile_rl import environment
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, ConfigError, apply_overrides, config_from_dict
 from reptile_rl.envs.base import Task, task_from_dict
@@ -21,6 +23,8 @@ from reptile_rl.evaluation import INIT_NAMES, check_policies
 from reptile_rl.families import family_class
 from reptile_rl.policies import PolicyFile, read_policy_file
 from reptile_rl.rundir import RunDir, policy_filename
+
+logger = logging.getLogger(__name__)
 
 META_FILE = policy_filename("meta")
 
@@ -233,4 +237,9 @@ def resolve_evaluation(
         policies["random"], sources["random"] = None, "fresh policy per task"
     check_policies(config, {k: v for k, v in policies.items() if v is not None}, sources)
     tasks = None if task_file is None else read_task_file(task_file, config)
+    for init, made in policies.items():
+        recorded = {} if made is None or made.environment is None else made.environment
+        warning = environment.difference_warning(f"the {init} policy ({sources[init]})", recorded)
+        if warning is not None:
+            logger.warning("evaluating: %s", warning)
     return EvaluationPlan(config, policies, sources, default_out, tasks)

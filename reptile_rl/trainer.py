@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from reptile_rl import checkpoint
+from reptile_rl import checkpoint, environment
 from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
 from reptile_rl.learners import export_policy
 from reptile_rl.parallel import Backend, ClusterLostError, make_backend, resolve_backend
@@ -99,6 +99,9 @@ class Trainer:
         run = RunDir(run_dir)
         trainer = cls(run.read_config(), run_dir, progress=progress)
         trainer.state = trainer._load_latest()
+        warning = environment.difference_warning(f"run {run}", run.read_environment())
+        if warning is not None:
+            logger.warning("resuming: %s", warning)
         if iterations is not None:
             done = trainer.state.iteration
             if iterations <= done:
@@ -203,7 +206,12 @@ class Trainer:
     def save_checkpoint(self, state: MetaState) -> None:
         """Write ``latest`` (and every ``checkpoint_every`` iterations a numbered copy)."""
         tensors, tree = checkpoint.flatten_state(state)
-        record = {"kind": "checkpoint", "state": tree, "config": self.config.to_dict()}
+        record = {
+            "kind": "checkpoint",
+            "state": tree,
+            "config": self.config.to_dict(),
+            "environment": environment.describe(),
+        }
         numbered = state.iteration % self.config.checkpoint_every == 0
         paths = [self.run.latest_checkpoint]
         if numbered or state.iteration == self.config.outer.iterations:
