@@ -46,8 +46,7 @@ from benchmarks.common import QUICK_NOTE, Spread, interleave, ratios, single_thr
 from reptile_rl import load_config, make_learner
 from reptile_rl.config import Config
 from reptile_rl.families import family_task_type
-from reptile_rl.learners import ALGORITHMS
-from reptile_rl.learners.sb3_onpolicy import algorithm_kwargs
+from reptile_rl.learners.sb3_onpolicy import ALGORITHMS, OnPolicyLearner, algorithm_kwargs
 from reptile_rl.vec_env import make_vec_env
 
 PRESETS = ("navigation", "cheetah-vel")
@@ -95,6 +94,7 @@ def measure(preset: str, rounds: int) -> BuildCost:
     start = time.perf_counter()
     learner = make_learner(config)
     first = time.perf_counter() - start
+    assert isinstance(learner, OnPolicyLearner)  # its rollouts and updates are timed below
     env = make_vec_env(config.env.id, config.env.kwargs, config.inner.n_envs)
     algorithm = ALGORITHMS[config.inner.algorithm]
     theta = learner.parameters()

@@ -29,8 +29,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from reptile_rl.adaptation import resolve_source, sb3_adaptation
 from reptile_rl.envs import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
-from reptile_rl.learners import export_policy, sb3_hooks
+from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.sb3_onpolicy import rate_sets
+from reptile_rl.policies import export_policy
 
 UPDATES = 3
 EPISODES = 20

@@ -22,27 +22,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from reptile_rl import learners
 from reptile_rl.atomic import atomic_write_text
 from reptile_rl.config import Config, ConfigError
 from reptile_rl.envs.base import Task
-from reptile_rl.learners import AdaptJob, export_policy, initial_parameters, make_learner, sb3_hooks
-from reptile_rl.learners.sb3_onpolicy import (
-    ALGORITHMS,
-    algorithm_kwargs,
-    build_model,
-    load_parameters,
-    rate_sets,
-)
-from reptile_rl.policies import PolicyFile, check_compatible, save_policy
+from reptile_rl.learners import AdaptJob, initial_parameters, make_learner
+from reptile_rl.policies import PolicyFile, check_compatible, export_policy, save_policy
 from reptile_rl.report import SUCCESS_COLUMNS
 from reptile_rl.rundir import ensure_new_folder
 from reptile_rl.seeding import Stream, derive_seed
 from reptile_rl.sources import base_config, config_with_overrides, load_meta_policy, parse_task
-from reptile_rl.vec_env import FiniteHorizon
 
 CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
 
@@ -96,7 +87,7 @@ class Adaptation:
             rows.append(row)
         return rows
 
-    def to_sb3(self, env: VecEnv | None = None) -> OnPolicyAlgorithm:
+    def to_sb3(self, env: VecEnv | None = None) -> Any:
         """The adapted policy as an SB3 model of the learner's class (PPO or A2C).
 
         Args:
@@ -104,11 +95,9 @@ class Adaptation:
                 of the task built from the configuration.
         """
         config = self.policy.config
-        model = build_model(config, self.policy.oracle, config.evaluation_inner())
-        own_env = model.get_env()
-        assert own_env is not None
-        own_env.env_method("set_task", self.task)
-        load_parameters(model, self.policy.params)
+        inner = config.evaluation_inner()
+        model = learners.sb3_model(config, inner, self.policy.params, self.policy.oracle)
+        model.get_env().env_method("set_task", self.task)
         if env is not None:
             model.set_env(env)
         return model
@@ -206,12 +195,13 @@ def adapt(
 
 def sb3_adaptation(
     source: str | Path | PolicyFile, env: VecEnv, overrides: Sequence[str] = ()
-) -> tuple[OnPolicyAlgorithm, CallbackList]:
+) -> tuple[Any, Any]:
     """An SB3 model on your env, set up to adapt as :func:`adapt` does, and its callback.
 
     ``model.learn(K * model.n_steps * env.num_envs, callback=callback)`` then runs K updates
     of the source's evaluation settings (plain gradient steps with its per-update rates, its
-    advantage baseline); ``env.num_envs`` is the episodes per update.
+    advantage baseline); ``env.num_envs`` is the episodes per update. The model is the
+    source's learner's own SB3 class (``PPO`` or ``A2C``), the callback an SB3 callback.
 
     Args:
         source: As for :func:`adapt`.
@@ -221,16 +211,4 @@ def sb3_adaptation(
     policy = resolve_source(source, base_config(list(overrides)))
     config = config_with_overrides(policy, overrides)
     inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
-    if not inner.bootstrap_time_limit:
-        env = FiniteHorizon(env)
-    model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
-    load_parameters(model, policy.params)
-    rates: BaseCallback
-    if policy.inner_log_rates is not None:
-        rates = sb3_hooks.LearnedRates(rate_sets(policy.inner_log_rates))
-    else:
-        rates = sb3_hooks.PerUpdateRates(list(inner.update_learning_rates) or [inner.learning_rate])
-    linear = config.horizon() if inner.advantage_baseline == "linear" else None
-    # The linear baseline first: it rewrites the rollout's advantages at the rollout's end.
-    callback = CallbackList([sb3_hooks.EpisodeReturns(False, linear), rates])
-    return model, callback
+    return learners.sb3_adaptation(config, inner, policy.params, policy.inner_log_rates, env)

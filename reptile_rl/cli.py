@@ -22,9 +22,9 @@ from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_class
-from reptile_rl.learners import export_policy
 from reptile_rl.parallel import make_backend
 from reptile_rl.plotting import plot_training
+from reptile_rl.policies import export_policy
 from reptile_rl.pretrain import Pretrainer
 from reptile_rl.report import write_outputs
 from reptile_rl.reptile import TrainingError

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from reptile_rl import checkpoint, environment, sb3_zip
-from reptile_rl.config import Config, ConfigError, config_from_dict
+from reptile_rl import checkpoint, environment, learners, sb3_zip
+from reptile_rl.config import Config, ConfigError, InnerConfig, config_from_dict
 from reptile_rl.params import Params
 
 POLICY_KIND = "policy"
@@ -77,6 +77,31 @@ def save_policy(path: Path, policy: PolicyFile) -> None:
     checkpoint.save(path, tensors, policy_record(policy, rates_inside=False))
 
 
+def export_policy(
+    policy: PolicyFile,
+    path: Path,
+    config: Config | None = None,
+    inner: InnerConfig | None = None,
+) -> None:
+    """Write a policy as its learner's plain SB3 zip, with its reptile-rl record inside.
+
+    ``PPO.load`` (or ``A2C.load``) opens it; reptile-rl reads it back without unpickling
+    (:mod:`reptile_rl.sb3_zip`).
+
+    Args:
+        policy: The policy.
+        path: The ``.zip`` to write.
+        config: The configuration to build the learner from; ``None``: the policy's.
+        inner: Learner settings instead of that configuration's ``inner`` (e.g. its evaluation
+            settings), saved in the zip as the model's hyperparameters.
+    """
+    learner = learners.make_learner(config or policy.config, policy.oracle, inner)
+    try:
+        learner.export(policy.params, path, policy_record(policy))
+    finally:
+        learner.close()
+
+
 def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
     """Read a policy file, the latest meta-parameters of a checkpoint, or an SB3 zip.
 
@@ -98,7 +123,7 @@ def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
                 f"{path}: a plain SB3 zip does not name its env: give one (e.g. --set "
                 "env.id=ReptileRL/Navigation2D-v0)"
             )
-        config = sb3_zip.foreign_config(path, zipped, base)
+        config = learners.config_from_sb3(path, zipped.data, base)
         return PolicyFile(zipped.params, config, "sb3", info={"source": str(path)}, environment={})
     tensors, record = checkpoint.load(path)
     return _from_record(tensors, record, path)

@@ -94,8 +94,7 @@ class Pretrainer:
                 start = time.perf_counter()
                 # A fresh task for every env before every rollout (none changes mid-episode).
                 seed = derive_seed(config.seed, Stream.BASELINE, index)
-                learner.set_tasks(task_type.sample(learner.n_envs, seed=seed))
-                rollout = learner.update()
+                rollout = learner.train_on(task_type.sample(learner.n_envs, seed=seed))
                 elapsed = time.perf_counter() - start
                 env_steps += rollout.env_steps
                 wall += elapsed

@@ -8,8 +8,9 @@ decoded. The architecture comes from the readable summary of ``policy_kwargs``.
 
 Zips that reptile-rl writes also carry ``reptile_rl.json``, the policy's full record (the
 configuration it was trained with, its role), so they load exactly like a ``.safetensors``
-policy file. A plain SB3 PPO or A2C zip does not name its environment: the caller gives the
-configuration (env, evaluation settings) it is to be used with.
+policy file. A plain SB3 zip names neither its environment nor its algorithm: the caller gives
+the configuration it is to be used with, and the learner that configuration names reads the
+zip's settings (:func:`reptile_rl.learners.config_from_sb3`).
 """
 
 from __future__ import annotations
@@ -25,16 +26,9 @@ from typing import Any
 import torch
 
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import Config, ConfigError, config_from_dict
 
 RECORD_MEMBER = "reptile_rl.json"
 """The member of an SB3 zip where reptile-rl keeps the policy's record."""
-
-_ACTIVATIONS = {
-    "torch.nn.modules.activation.Tanh": "tanh",
-    "torch.nn.modules.activation.ReLU": "relu",
-}
-_OPTIMIZERS = {"torch.optim.adam.Adam": "adam", "torch.optim.sgd.SGD": "sgd"}
 
 
 def is_zip(path: Path) -> bool:
@@ -91,50 +85,3 @@ def read(path: Path) -> SB3Zip:
         raise CheckpointError(f"{path}: policy.pth is not a state_dict of tensors")
     params = {name: value.detach().cpu().numpy().copy() for name, value in state.items()}
     return SB3Zip(params, record, data)
-
-
-def _class_name(summary: Any) -> str:
-    """``"<class 'torch.nn.modules.activation.Tanh'>"`` -> ``"torch.nn...Tanh"``."""
-    text = str(summary)
-    return text.removeprefix("<class '").removesuffix("'>")
-
-
-def foreign_config(path: Path, zipped: SB3Zip, base: Config) -> Config:
-    """The configuration of a plain SB3 PPO/A2C zip: ``base`` with the zip's policy and learner.
-
-    The architecture (``net_arch``, activation, ``log_std_init``, ``ortho_init``) and the
-    learner's settings come from the zip's JSON; the env and everything else from ``base``.
-
-    Raises:
-        CheckpointError: If the architecture is not one reptile-rl builds.
-    """
-    data = zipped.data
-    kwargs = data.get("policy_kwargs") or {}
-    activation = _ACTIVATIONS.get(_class_name(kwargs.get("activation_fn", "")))
-    net_arch = kwargs.get("net_arch", [64, 64])
-    if activation is None or not isinstance(net_arch, list):
-        raise CheckpointError(
-            f"{path}: an SB3 policy with activation {kwargs.get('activation_fn')!r} and net_arch "
-            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
-        )
-    values = base.to_dict()
-    values["policy"].update(
-        net_arch=net_arch,
-        activation=activation,
-        log_std_init=float(kwargs.get("log_std_init", 0.0)),
-        ortho_init=bool(kwargs.get("ortho_init", True)),
-    )
-    inner = values["inner"]
-    inner["algorithm"] = "ppo" if "n_epochs" in data else "a2c"
-    inner["optimizer"] = _OPTIMIZERS.get(_class_name(kwargs.get("optimizer_class", "")), "adam")
-    for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "n_epochs"):
-        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
-            inner[key] = data[key]
-    if isinstance(data.get("learning_rate"), int | float):
-        inner["learning_rate"] = float(data["learning_rate"])
-    if isinstance(data.get("normalize_advantage"), bool):
-        inner["normalize_advantage"] = data["normalize_advantage"]
-    try:
-        return config_from_dict(values)
-    except ConfigError as error:
-        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None

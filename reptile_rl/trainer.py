@@ -17,10 +17,9 @@ import numpy as np
 
 from reptile_rl import checkpoint, environment
 from reptile_rl.config import Config, ConfigError, check_env_builds, config_from_dict
-from reptile_rl.learners import export_policy
 from reptile_rl.parallel import Backend, ClusterLostError, make_backend, resolve_backend
 from reptile_rl.params import Params
-from reptile_rl.policies import PolicyFile, save_policy
+from reptile_rl.policies import PolicyFile, export_policy, save_policy
 from reptile_rl.reptile import (
     MetaState,
     StepReport,

@@ -19,6 +19,7 @@ from reptile_rl import adapt, load_meta_policy, sb3_adaptation
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.cli import main
 from reptile_rl.envs import Navigation2DVecEnv, NavigationTask
+from reptile_rl.policies import export_policy, read_policy_file
 from reptile_rl.seeding import Stream, derive_seed
 from reptile_rl.trainer import Trainer
 
@@ -246,3 +247,23 @@ def test_a_zip_that_needs_unpickling_is_refused_unopened(tiny_run, tmp_path):
     with pytest.raises(CheckpointError, match="would need unpickling"):
         load_meta_policy(hostile)
     assert not marker.exists()
+
+
+def test_a_plain_zip_is_read_as_the_algorithm_the_configuration_names(tiny_run, tmp_path):
+    policy = read_policy_file(tiny_run / "meta_policy.safetensors")
+    a2c = tiny_config("inner.algorithm=a2c")
+    plain_a2c, plain_ppo = tmp_path / "a2c.zip", tmp_path / "ppo.zip"
+    export_policy(policy, tmp_path / "ours-a2c.zip", a2c)
+    plain_copy(tmp_path / "ours-a2c.zip", plain_a2c)
+    plain_copy(tiny_run / "meta_policy.zip", plain_ppo)
+    # SB3 does not record the class; the configuration names it, the zip's settings confirm it.
+    with pytest.raises(CheckpointError) as error:
+        read_policy_file(plain_a2c, tiny_config())
+    assert str(error.value) == (
+        f"{plain_a2c}: SB3's data lacks PPO's n_epochs, batch_size, clip_range, so it is not "
+        "PPO's; SB3 does not record the class: name it with --set inner.algorithm=a2c"
+    )
+    read = read_policy_file(plain_a2c, a2c)
+    assert read.config.inner.algorithm == "a2c" and same(read.params, policy.params)
+    with pytest.raises(CheckpointError, match=r"holds PPO's .* so it is not A2C's"):
+        read_policy_file(plain_ppo, a2c)

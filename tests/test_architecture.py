@@ -117,6 +117,44 @@ def test_sb3_private_attributes_are_touched_only_by_learners(tmp_path):
     assert private_sb3_accesses(probe, private) == ["probe.py:2: model._last_obs"]
 
 
+def sb3_imports_beyond_vec_envs(path: Path) -> list[str]:
+    """Modules of SB3 that ``path`` imports other than its VecEnv types."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            if module.split(".")[0] == "stable_baselines3" and not module.startswith(
+                "stable_baselines3.common.vec_env"
+            ):
+                found.append(f"{path.name}:{node.lineno}: {module}")
+    return found
+
+
+def test_only_learners_import_sb3_algorithms_policies_and_callbacks(tmp_path):
+    offenders = [
+        found
+        for name, path in MODULES.items()
+        if not name.startswith("reptile_rl.learners")
+        for found in sb3_imports_beyond_vec_envs(path)
+    ]
+    assert offenders == []
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import stable_baselines3.ppo\n"
+        "from stable_baselines3 import PPO\n"
+        "from stable_baselines3.common.vec_env import VecEnv\n"
+    )
+    assert sb3_imports_beyond_vec_envs(probe) == [
+        "probe.py:1: stable_baselines3.ppo",
+        "probe.py:2: stable_baselines3",
+    ]
+
+
 def test_no_module_tests_a_family_by_name():
     for name, path in MODULES.items():
         if not name.startswith("reptile_rl.envs"):

@@ -1,21 +1,23 @@
-"""Inner learners: what adapts parameters to one task (:class:`Learner`), and how to build one.
+"""Inner learners: what adapts parameters to one task, chosen by ``inner.algorithm``.
 
-``inner.algorithm`` picks the learner: ``ppo`` (the default) or ``a2c``, both
-stable-baselines3 on-policy algorithms wrapped by :class:`OnPolicyLearner`. Everything that
-touches SB3 internals lives in :mod:`reptile_rl.learners.sb3_hooks`.
+:data:`LEARNERS` maps each ``inner.algorithm`` to its :class:`LearnerType`: ``ppo`` (the
+default) and ``a2c``, stable-baselines3's on-policy algorithms (:mod:`.sb3_onpolicy`, with the
+SB3 internals it touches in :mod:`.sb3_hooks`). Everything else in the package goes through the
+functions below and never imports SB3's algorithms, policies or callbacks.
 """
 
 from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.config import Config, InnerConfig
-from reptile_rl.learners.base import AdaptJob, AdaptResult, Learner, Rollout
-from reptile_rl.learners.sb3_onpolicy import (
-    ALGORITHMS,
-    OnPolicyLearner,
-    initial_parameters,
-    use_one_thread,
-)
-from reptile_rl.policies import PolicyFile, policy_record
+from reptile_rl.learners.base import AdaptJob, AdaptResult, Learner, LearnerType, Rollout
+from reptile_rl.learners.sb3_onpolicy import ON_POLICY, OnPolicyLearner, use_one_thread
+from reptile_rl.params import Params
+
+LEARNERS: dict[str, LearnerType] = {"ppo": ON_POLICY, "a2c": ON_POLICY}
+"""``inner.algorithm`` -> its learner type: the one registry of inner algorithms."""
 
 
 def make_learner(config: Config, oracle: bool = False, inner: InnerConfig | None = None) -> Learner:
@@ -26,44 +28,48 @@ def make_learner(config: Config, oracle: bool = False, inner: InnerConfig | None
         oracle: Observe the task (the oracle baseline's env).
         inner: Settings to use instead of ``config.inner`` (evaluation or baseline settings).
     """
-    # Every algorithm offered today is on-policy; an off-policy learner would branch here.
-    return OnPolicyLearner(config, oracle, inner)
+    settings = inner or config.inner
+    return LEARNERS[settings.algorithm].build(config, oracle, settings)
 
 
-def export_policy(
-    policy: PolicyFile,
-    path: Path,
-    config: Config | None = None,
-    inner: InnerConfig | None = None,
-) -> None:
-    """Write a policy as its learner's plain SB3 zip, with its reptile-rl record inside.
+def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
+    """Parameters of a newly initialised policy of ``config``'s learner, drawn from ``seed``."""
+    return LEARNERS[config.inner.algorithm].initial_parameters(config, seed, oracle)
 
-    ``PPO.load`` (or ``A2C.load``) opens it; reptile-rl reads it back without unpickling
-    (:mod:`reptile_rl.sb3_zip`).
 
-    Args:
-        policy: The policy.
-        path: The ``.zip`` to write.
-        config: The configuration to build the learner from; ``None``: the policy's.
-        inner: Learner settings instead of that configuration's ``inner`` (e.g. its evaluation
-            settings), saved in the zip as the model's hyperparameters.
-    """
-    learner = make_learner(config or policy.config, policy.oracle, inner)
-    try:
-        learner.export(policy.params, path, policy_record(policy))
-    finally:
-        learner.close()
+def config_from_sb3(path: Path, data: dict[str, Any], base: Config) -> Config:
+    """The configuration of a plain SB3 zip of ``base.inner.algorithm`` (see LearnerType)."""
+    return LEARNERS[base.inner.algorithm].config_from_sb3(path, data, base)
+
+
+def sb3_adaptation(
+    config: Config,
+    inner: InnerConfig,
+    params: Params,
+    inner_log_rates: Params | None,
+    env: VecEnv,
+) -> tuple[Any, Any]:
+    """An SB3 model on ``env`` and the callback with which its ``learn()`` adapts ``params``."""
+    return LEARNERS[inner.algorithm].sb3_adaptation(config, inner, params, inner_log_rates, env)
+
+
+def sb3_model(config: Config, inner: InnerConfig, params: Params, oracle: bool = False) -> Any:
+    """``inner.algorithm``'s SB3 model on a VecEnv of ``config``'s env, holding ``params``."""
+    return LEARNERS[inner.algorithm].sb3_model(config, inner, params, oracle)
 
 
 __all__ = [
-    "ALGORITHMS",
+    "LEARNERS",
     "AdaptJob",
     "AdaptResult",
     "Learner",
+    "LearnerType",
     "OnPolicyLearner",
     "Rollout",
-    "export_policy",
+    "config_from_sb3",
     "initial_parameters",
     "make_learner",
+    "sb3_adaptation",
+    "sb3_model",
     "use_one_thread",
 ]

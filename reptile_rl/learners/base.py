@@ -3,16 +3,25 @@
 A learner adapts given parameters to given tasks. The outer loop never sees the learner itself:
 it hands ``(theta, job)`` pairs to a backend (:mod:`reptile_rl.parallel`), whose workers each
 keep one learner and return an :class:`AdaptResult`. Jobs and results are plain data, so they
-cross process and machine boundaries (Ray). A new learner (e.g. an off-policy one) implements
-:class:`Learner` and registers in :func:`reptile_rl.learners.make_learner`; nothing else changes.
+cross process and machine boundaries (Ray).
+
+Everything an algorithm knows sits behind these two types: :class:`Learner`, one worker's
+reusable learner, and :class:`LearnerType`, what is asked of the algorithm without a worker
+(its initial parameters, its SB3 zips, the SB3-native adaptation route). A new algorithm is a
+module that provides both, one line in :data:`reptile_rl.learners.LEARNERS`, and its settings
+in the configuration's ``inner`` section.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from stable_baselines3.common.vec_env import VecEnv
+
+from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs.base import Task
 from reptile_rl.params import Params
 
@@ -115,8 +124,8 @@ class Learner(Protocol):
     """One worker's reusable learner: its envs and policy are built once, then reused.
 
     Attributes:
-        n_envs: Sub-environments, i.e. episodes per rollout.
-        rollout_size: Env steps of one update's rollout.
+        n_envs: Sub-environments, i.e. episodes per rollout (tasks per :meth:`train_on`).
+        rollout_size: Env steps of one update's new experience.
     """
 
     n_envs: int
@@ -134,33 +143,21 @@ class Learner(Protocol):
         """Seed every random draw that follows (Python, NumPy, torch, the envs)."""
         ...
 
-    def set_tasks(self, tasks: Task | list[Task]) -> None:
-        """Give all sub-envs one task, or each its own."""
-        ...
-
-    def update(self, learning_rate: float | None = None) -> Rollout:
-        """One update: a rollout from the current parameters, then a training phase.
-
-        Args:
-            learning_rate: This update's learning rate; ``None``: the configured one.
-
-        Returns:
-            The rollout (its return is the policy's *before* the update).
-        """
-        ...
-
-    def measure(self) -> Rollout:
-        """Roll out the current policy until each env has finished one episode; no training."""
-        ...
-
-    def measure_mean_action(self, seed: int) -> float:
-        """Mean return of one episode per env acting on the policy's mean, envs seeded by seed."""
-        ...
-
     def adapt(
         self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
     ) -> AdaptResult:
         """Adapt ``theta`` to ``job.task``; the result depends on the arguments only."""
+        ...
+
+    def train_on(self, tasks: list[Task]) -> Rollout:
+        """One step of multi-task training (the baselines): new experience, then training.
+
+        Args:
+            tasks: One task per sub-env (``n_envs`` of them) for this step's experience.
+
+        Returns:
+            The experience's outcome (returns of the parameters before this step's training).
+        """
         ...
 
     def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
@@ -176,3 +173,29 @@ class Learner(Protocol):
     def close(self) -> None:
         """Release the environments."""
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerType:
+    """What reptile-rl asks of an inner algorithm besides one worker's :class:`Learner`.
+
+    Attributes:
+        build: ``(config, oracle, inner)`` -> a learner with ``inner`` (``None``:
+            ``config.inner``) as its settings, observing the task if ``oracle``.
+        initial_parameters: ``(config, seed, oracle)`` -> the parameters of a newly initialised
+            policy, drawn from ``seed``.
+        config_from_sb3: ``(path, data, base)`` -> the configuration of a plain SB3 zip of this
+            algorithm (one reptile-rl did not write): ``base`` with the architecture and
+            settings SB3's ``data`` JSON holds. Raises ``CheckpointError`` if they do not fit.
+        sb3_adaptation: ``(config, inner, params, inner_log_rates, env)`` -> an SB3 model on
+            ``env`` holding ``params`` and the callback with which SB3's own ``learn()``
+            adapts as :meth:`Learner.adapt` does.
+        sb3_model: ``(config, inner, params, oracle)`` -> the algorithm's SB3 model, with
+            ``inner`` as its settings, on a VecEnv of ``config``'s env, holding ``params``.
+    """
+
+    build: Callable[[Config, bool, InnerConfig | None], Learner]
+    initial_parameters: Callable[[Config, int, bool], Params]
+    config_from_sb3: Callable[[Path, Mapping[str, Any], Config], Config]
+    sb3_adaptation: Callable[[Config, InnerConfig, Params, Params | None, VecEnv], tuple[Any, Any]]
+    sb3_model: Callable[[Config, InnerConfig, Params, bool], Any]

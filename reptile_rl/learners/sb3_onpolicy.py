@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 import threadpoolctl
 import torch
 from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -35,13 +37,14 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl import sb3_zip
-from reptile_rl.config import Config, InnerConfig
+from reptile_rl.checkpoint import CheckpointError
+from reptile_rl.config import Config, ConfigError, InnerConfig, config_from_dict
 from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
-from reptile_rl.learners.base import AdaptJob, AdaptResult, Rollout
+from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
 from reptile_rl.params import Params, of_update, rate_hypergradient, subtract
-from reptile_rl.vec_env import make_vec_env
+from reptile_rl.vec_env import FiniteHorizon, make_vec_env
 
 ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {"ppo": PPO, "a2c": A2C}
 """``inner.algorithm`` -> the SB3 class (``ALGORITHMS[name].load`` opens its exports)."""
@@ -253,6 +256,11 @@ class OnPolicyLearner:
             for index, task in enumerate(tasks):
                 env.env_method("set_task", task, indices=index)
 
+    def train_on(self, tasks: list[Task]) -> Rollout:
+        """One step of multi-task training: a rollout of ``tasks``, then the training phase."""
+        self.set_tasks(tasks)
+        return self.update()
+
     def adapt(
         self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
     ) -> AdaptResult:
@@ -427,3 +435,118 @@ class OnPolicyLearner:
         self.model.env.close()
         if self._mean_action_env is not None:
             self._mean_action_env.close()
+
+
+# -- without a worker: SB3 zips and SB3's own adaptation route -------------------------------
+
+_ACTIVATION_NAMES = {
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.activation.ReLU": "relu",
+}
+_OPTIMIZER_NAMES = {"torch.optim.adam.Adam": "adam", "torch.optim.sgd.SGD": "sgd"}
+# The settings only PPO saves: SB3's data does not name the algorithm's class (both save
+# ActorCriticPolicy as policy_class), so the configuration names it and these confirm it.
+_PPO_ONLY = ("n_epochs", "batch_size", "clip_range")
+
+
+def _class_name(summary: Any) -> str:
+    """``"<class 'torch.nn.modules.activation.Tanh'>"`` -> ``"torch.nn...Tanh"``."""
+    return str(summary).removeprefix("<class '").removesuffix("'>")
+
+
+def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config:
+    """The configuration of a plain SB3 PPO or A2C zip: ``base`` with the zip's policy and settings.
+
+    ``base.inner.algorithm`` names the algorithm (SB3's data does not); the architecture
+    (``net_arch``, activation, ``log_std_init``, ``ortho_init``) and the learner's settings come
+    from the zip's JSON, the env and everything else from ``base``.
+
+    Raises:
+        CheckpointError: If the architecture is not one reptile-rl builds, or the zip's
+            settings are not those of the algorithm ``base`` names.
+    """
+    algorithm = base.inner.algorithm
+    saves_ppo_settings = all(key in data for key in _PPO_ONLY)
+    if saves_ppo_settings != (algorithm == "ppo"):
+        other = "a2c" if algorithm == "ppo" else "ppo"
+        raise CheckpointError(
+            f"{path}: SB3's data {'holds' if saves_ppo_settings else 'lacks'} PPO's "
+            f"{', '.join(_PPO_ONLY)}, so it is not {algorithm.upper()}'s; SB3 does not record "
+            f"the class: name it with --set inner.algorithm={other}"
+        )
+    kwargs = data.get("policy_kwargs") or {}
+    activation = _ACTIVATION_NAMES.get(_class_name(kwargs.get("activation_fn", "")))
+    net_arch = kwargs.get("net_arch", [64, 64])
+    if activation is None or not isinstance(net_arch, list):
+        raise CheckpointError(
+            f"{path}: an SB3 policy with activation {kwargs.get('activation_fn')!r} and net_arch "
+            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
+        )
+    values = base.to_dict()
+    values["policy"].update(
+        net_arch=net_arch,
+        activation=activation,
+        log_std_init=float(kwargs.get("log_std_init", 0.0)),
+        ortho_init=bool(kwargs.get("ortho_init", True)),
+    )
+    inner = values["inner"]
+    inner["optimizer"] = _OPTIMIZER_NAMES.get(
+        _class_name(kwargs.get("optimizer_class", "")), "adam"
+    )
+    for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "n_epochs"):
+        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+            inner[key] = data[key]
+    if isinstance(data.get("learning_rate"), int | float):
+        inner["learning_rate"] = float(data["learning_rate"])
+    if isinstance(data.get("normalize_advantage"), bool):
+        inner["normalize_advantage"] = data["normalize_advantage"]
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None
+
+
+def sb3_adaptation(
+    config: Config,
+    inner: InnerConfig,
+    params: Params,
+    inner_log_rates: Params | None,
+    env: VecEnv,
+) -> tuple[OnPolicyAlgorithm, CallbackList]:
+    """An SB3 model on ``env`` holding ``params``, and the callback to adapt with.
+
+    ``model.learn(K * model.n_steps * env.num_envs, callback=callback)`` then runs K updates as
+    :meth:`OnPolicyLearner.adapt` does: plain gradient steps with the per-update (or learned)
+    rates and the configured advantage baseline.
+    """
+    if not inner.bootstrap_time_limit:
+        env = FiniteHorizon(env)
+    model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
+    load_parameters(model, params)
+    rates: BaseCallback
+    if inner_log_rates is not None:
+        rates = sb3_hooks.LearnedRates(rate_sets(inner_log_rates))
+    else:
+        rates = sb3_hooks.PerUpdateRates(list(inner.update_learning_rates) or [inner.learning_rate])
+    linear = config.horizon() if inner.advantage_baseline == "linear" else None
+    # The linear baseline first: it rewrites the rollout's advantages at the rollout's end.
+    return model, CallbackList([sb3_hooks.EpisodeReturns(False, linear), rates])
+
+
+def sb3_model(
+    config: Config, inner: InnerConfig, params: Params, oracle: bool = False
+) -> OnPolicyAlgorithm:
+    """``inner.algorithm``'s SB3 model on a VecEnv of ``config``'s env, holding ``params``."""
+    model = build_model(config, oracle, inner)
+    load_parameters(model, params)
+    return model
+
+
+ON_POLICY = LearnerType(
+    build=OnPolicyLearner,
+    initial_parameters=initial_parameters,
+    config_from_sb3=config_from_sb3,
+    sb3_adaptation=sb3_adaptation,
+    sb3_model=sb3_model,
+)
+"""SB3's on-policy algorithms (``ALGORITHMS``: PPO, A2C) as an inner learner type."""
