@@ -210,5 +210,5 @@ def sb3_adaptation(
     """
     policy = resolve_source(source, base_config(list(overrides)))
     config = config_with_overrides(policy, overrides)
-    inner = dataclasses.replace(config.evaluation_inner(), n_envs=env.num_envs)
+    inner = config.evaluation_inner().model_copy(update={"n_envs": env.num_envs})
     return learners.sb3_adaptation(config, inner, policy.params, policy.inner_log_rates, env)

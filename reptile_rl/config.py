@@ -1,25 +1,34 @@
-"""Configuration: one dataclass tree, YAML presets, ``--set key=value`` overrides, validation.
+"""Configuration: typed models (pydantic), YAML presets, ``--set key=value`` overrides.
 
-The dataclasses below are the single source of truth for every option: their defaults, the
-help text and the allowed range of each field live in the field's metadata, and the CLI, the
-presets and the checks are all derived from them. A preset is just a YAML file of values for
-this tree (``reptile_rl/presets/*.yaml``).
+The models below are the single source of truth for every option: its type, default, range
+and description, from which pydantic checks values and the CLI lists ``--help``'s options. The
+``inner`` section is the model of the learner its ``algorithm`` names (one per inner learner:
+:data:`INNER_CONFIGS`). A preset is just a YAML file of values for these models
+(``reptile_rl/presets/*.yaml``); the rules that involve several fields or the env registry are
+ours (:func:`check_config`).
 
 Every check runs before any work starts, and every message names the key and what is allowed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-import types
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 from reptile_rl.families import check_env_kwargs, env_horizon, family_task_type
 from reptile_rl.vec_env import make_vec_env
@@ -29,132 +38,162 @@ class ConfigError(ValueError):
     """A user error in a configuration: the message names the key and what is allowed."""
 
 
-def option(
-    default: Any,
-    help: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    pattern: str | None = None,
-) -> Any:
-    """A dataclass field with its help text and allowed range.
-
-    Args:
-        default: Default value (lists and dicts are copied per instance).
-        help: One sentence for ``--help`` and the docs.
-        low: Smallest allowed value (numbers, and the items of lists of numbers).
-        high: Largest allowed value.
-        low_open: Whether ``low`` itself is excluded (``> low`` rather than ``>= low``).
-        pattern: A regular expression string values must match.
-    """
-    metadata = {"help": help, "low": low, "high": high, "low_open": low_open, "pattern": pattern}
-    if isinstance(default, list | dict):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+def _yaml_float(value: Any) -> Any:
+    """YAML 1.1 reads ``1e9`` (an exponent without a dot) as a string: read it as a number."""
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
-@dataclasses.dataclass
-class EnvConfig:
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+Float = Annotated[float, BeforeValidator(_yaml_float)]
+"""A float option: finite, an int accepted, ``1e9`` read as a number."""
+
+
+class Section(BaseModel):
+    """A configuration section: typed fields with descriptions, no unknown keys."""
+
+    # strict: no "5" for 5 and no true for 1; finite floats only.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class EnvConfig(Section):
     """Which task family to meta-learn on."""
 
-    id: str = option("ReptileRL/Navigation2D-v0", "Registered Gymnasium id of a task family.")
-    kwargs: dict[str, Any] = option({}, "Keyword arguments passed to gymnasium.make.")
+    id: str = Field(
+        "ReptileRL/Navigation2D-v0", description="Registered Gymnasium id of a task family."
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed to gymnasium.make."
+    )
 
 
-@dataclasses.dataclass
-class PolicyConfig:
+class PolicyConfig(Section):
     """The actor-critic network (SB3 ``MlpPolicy``; MAML used two hidden layers of 100)."""
 
-    net_arch: list[int] = option([100, 100], "Hidden layer sizes of actor and critic.", low=1)
-    activation: Literal["relu", "tanh"] = option("relu", "Hidden activation (MAML: relu).")
-    log_std_init: float = option(0.0, "Initial log standard deviation of the Gaussian policy.")
-    ortho_init: bool = option(True, "Orthogonal initialisation of the layers, as SB3's default.")
+    net_arch: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [100, 100], description="Hidden layer sizes of actor and critic."
+    )
+    activation: Literal["relu", "tanh"] = Field(
+        "relu", description="Hidden activation (MAML: relu)."
+    )
+    log_std_init: Float = Field(
+        0.0, description="Initial log standard deviation of the Gaussian policy."
+    )
+    ortho_init: bool = Field(
+        True, description="Orthogonal initialisation of the layers, as SB3's default."
+    )
 
 
 AUTO_BATCH_SIZE = 500
 """``inner.batch_size: auto``'s minibatch size where the rollout holds that many steps."""
 
 
-@dataclasses.dataclass
-class InnerConfig:
-    """The inner loop: a stable-baselines3 on-policy learner (PPO or A2C) adapting to one task.
+_ALGORITHM_HELP = (
+    "SB3 learner of the inner loop: ppo (the default) or a2c (one gradient step on the whole "
+    "rollout per update; it has no n_epochs, batch_size or clip_range)."
+)
+
+
+class InnerBase(Section):
+    """The inner loop: a stable-baselines3 learner adapting to one task (shared settings).
 
     One *update* is one rollout (``n_envs * n_steps`` steps) followed by the learner's training
     phase. By default a rollout is 20 episodes (20 envs, one horizon each), MAML's 20
-    trajectories per adaptation step. ``n_epochs``, ``batch_size`` and ``clip_range`` are PPO's
-    own settings; A2C takes one gradient step on the whole rollout per update.
+    trajectories per adaptation step.
     """
 
-    algorithm: Literal["ppo", "a2c"] = option(
-        "ppo",
-        "SB3 learner of the inner loop: ppo, or a2c (one gradient step on the whole rollout per "
-        "update; A2C ignores the PPO-only n_epochs, batch_size and clip_range).",
+    algorithm: str = Field("ppo", description=_ALGORITHM_HELP)
+
+    updates: int = Field(3, ge=1, description="Learner updates per task during meta-training.")
+    n_envs: int = Field(20, ge=1, description="Parallel environments = episodes per rollout.")
+    n_steps: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Steps per env per rollout; null means the env's horizon (one episode)."
     )
-    updates: int = option(3, "Learner updates per task during meta-training.", low=1)
-    n_envs: int = option(20, "Parallel environments = episodes per rollout.", low=1)
-    n_steps: int | None = option(
-        None, "Steps per env per rollout; null means the env's horizon (one episode).", low=1
+    learning_rate: Float = Field(3e-4, gt=0.0, description="Learning rate of the inner updates.")
+    update_learning_rates: list[Annotated[Float, Field(gt=0.0)]] = Field(
+        default_factory=list,
+        description="Learning rate of the 1st, 2nd, ... update of each adaptation (the last one "
+        "repeats), as MAML++'s per-step inner learning rates; empty: learning_rate for every "
+        "update. Multi-task baselines always train with learning_rate.",
     )
-    learning_rate: float = option(
-        3e-4, "Learning rate of the inner updates.", low=0.0, low_open=True
-    )
-    update_learning_rates: list[float] = option(
-        [],
-        "Learning rate of the 1st, 2nd, ... update of each adaptation (the last one repeats), "
-        "as MAML++'s per-step inner learning rates; empty: learning_rate for every update. "
-        "Multi-task baselines always train with learning_rate.",
-        low=0.0,
-        low_open=True,
-    )
-    log_std_lr_scale: float = option(
+    log_std_lr_scale: Float = Field(
         1.0,
-        "Learning rate of the policy's log_std as a multiple of learning_rate (Meta-SGD's "
-        "per-parameter inner rates, set by hand): above 1 an adaptation can shrink its "
-        "exploration noise once it has found the task; 0 keeps the noise fixed. Values other "
+        ge=0.0,
+        description="Learning rate of the policy's log_std as a multiple of learning_rate "
+        "(Meta-SGD's per-parameter inner rates, set by hand): above 1 an adaptation can shrink "
+        "its exploration noise once it has found the task; 0 keeps the noise fixed. Values other "
         "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
-        low=0.0,
     )
-    adapt_only: list[str] = option(
-        [],
-        "Regexes of the policy parameters the inner loop adapts (ANIL, Raghu et al. 2020: e.g. "
-        "['action_net.*', 'log_std'] for the last layer and the noise); the others stay "
-        "frozen. Empty: every parameter. With Reptile a frozen parameter is never meta-learned "
-        "either (phi equals theta there).",
+    adapt_only: list[str] = Field(
+        default_factory=list,
+        description="Regexes of the policy parameters the inner loop adapts (ANIL, Raghu et al. "
+        "2020: e.g. ['action_net.*', 'log_std'] for the last layer and the noise); the others "
+        "stay frozen. Empty: every parameter. With Reptile a frozen parameter is never "
+        "meta-learned either (phi equals theta there).",
     )
-    n_epochs: int = option(10, "PPO only: epochs over each rollout.", low=1)
-    batch_size: int | Literal["auto"] | None = option(
-        "auto",
-        f"PPO only: minibatch size; null: the whole rollout (one gradient step per epoch); "
-        f"auto: {AUTO_BATCH_SIZE}, or the whole rollout when it is smaller.",
-        low=1,
+    gamma: Float = Field(0.99, ge=0.0, le=1.0, description="Discount factor.")
+    gae_lambda: Float = Field(
+        0.95, ge=0.0, le=1.0, description="GAE lambda (1.0: Monte Carlo returns)."
     )
-    clip_range: float = option(0.2, "PPO only: clipping parameter.", low=0.0, low_open=True)
-    gamma: float = option(0.99, "Discount factor.", low=0.0, high=1.0)
-    gae_lambda: float = option(0.95, "GAE lambda (1.0: Monte Carlo returns).", low=0.0, high=1.0)
-    ent_coef: float = option(0.0, "Entropy bonus coefficient.", low=0.0)
-    vf_coef: float = option(0.5, "Value loss coefficient.", low=0.0)
-    max_grad_norm: float = option(0.5, "Gradient clipping norm.", low=0.0, low_open=True)
-    normalize_advantage: bool = option(True, "Normalise advantages per minibatch.")
-    advantage_baseline: Literal["critic", "linear"] = option(
+    ent_coef: Float = Field(0.0, ge=0.0, description="Entropy bonus coefficient.")
+    vf_coef: Float = Field(0.5, ge=0.0, description="Value loss coefficient.")
+    max_grad_norm: Float = Field(0.5, gt=0.0, description="Gradient clipping norm.")
+    normalize_advantage: bool = Field(True, description="Normalise advantages per minibatch.")
+    advantage_baseline: Literal["critic", "linear"] = Field(
         "critic",
-        "Baseline of the advantages: the (meta-initialised) critic, or MAML's linear feature "
-        "baseline fitted on each rollout (rllab's LinearFeatureBaseline).",
+        description="Baseline of the advantages: the (meta-initialised) critic, or MAML's "
+        "linear feature baseline fitted on each rollout (rllab's LinearFeatureBaseline).",
     )
-    bootstrap_time_limit: bool = option(
+    bootstrap_time_limit: bool = Field(
         True,
-        "Bootstrap returns with the critic where the time limit cuts an episode (SB3's "
-        "default); false treats the horizon as the end of the task, as MAML's finite-horizon "
-        "setting does.",
+        description="Bootstrap returns with the critic where the time limit cuts an episode "
+        "(SB3's default); false treats the horizon as the end of the task, as MAML's "
+        "finite-horizon setting does.",
     )
-    optimizer: Literal["adam", "sgd"] = option("adam", "Inner optimizer.")
-    reset_optimizer: bool = option(
-        True, "Fresh optimizer state for every task (else it carries over between tasks)."
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="Inner optimizer.")
+    reset_optimizer: bool = Field(
+        True,
+        description="Fresh optimizer state for every task (else it carries over between tasks).",
     )
 
     def rollout_size(self, horizon: int) -> int:
         """Env steps of one rollout: ``n_envs`` envs for ``n_steps`` (default ``horizon``)."""
         return self.n_envs * (self.n_steps or horizon)
+
+    def one_gradient_step(self, horizon: int) -> bool:
+        """Whether an update is one plain gradient step on the whole rollout."""
+        raise NotImplementedError
+
+    def check(self, horizon: int, prefix: str) -> None:
+        """The rules that need the env's horizon.
+
+        Raises:
+            ConfigError: Naming the key (after ``prefix``) and what is allowed.
+        """
+        if self.n_steps is not None and self.n_steps < horizon:
+            raise ConfigError(
+                f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
+                f"rollout holds a complete episode per env, got {self.n_steps}"
+            )
+        if self.log_std_lr_scale not in (0.0, 1.0) and self.optimizer != "sgd":
+            raise ConfigError(
+                f"{prefix}log_std_lr_scale: must be 0 or 1 with the {self.optimizer} "
+                f"optimizer (other values need sgd), got {self.log_std_lr_scale}"
+            )
+
+
+class PPOConfig(InnerBase):
+    """The inner loop with SB3's PPO: ``n_epochs`` epochs of minibatches per update."""
+
+    algorithm: Literal["ppo"] = Field("ppo", description=_ALGORITHM_HELP)
+    n_epochs: int = Field(10, ge=1, description="PPO: epochs over each rollout.")
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        "auto",
+        description=f"PPO: minibatch size; null: the whole rollout (one gradient step per "
+        f"epoch); auto: {AUTO_BATCH_SIZE}, or the whole rollout when it is smaller.",
+    )
+    clip_range: Float = Field(0.2, gt=0.0, description="PPO: clipping parameter.")
 
     def minibatch_size(self, horizon: int) -> int:
         """PPO's minibatch size: ``batch_size`` resolved against the rollout size."""
@@ -163,131 +202,198 @@ class InnerConfig:
             return min(AUTO_BATCH_SIZE, rollout)
         return self.batch_size or rollout
 
+    def one_gradient_step(self, horizon: int) -> bool:
+        """One epoch of one minibatch: the whole rollout."""
+        return self.n_epochs == 1 and self.minibatch_size(horizon) == self.rollout_size(horizon)
 
-@dataclasses.dataclass
-class OuterConfig:
+    def check(self, horizon: int, prefix: str) -> None:
+        """The shared rules, and a minibatch no larger than the rollout."""
+        super().check(horizon, prefix)
+        rollout = self.rollout_size(horizon)
+        if isinstance(self.batch_size, int) and self.batch_size > rollout:
+            raise ConfigError(
+                f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
+                f"{rollout}, got {self.batch_size}"
+            )
+
+
+class A2CConfig(InnerBase):
+    """The inner loop with SB3's A2C: one gradient step on the whole rollout per update."""
+
+    algorithm: Literal["a2c"] = Field("a2c", description=_ALGORITHM_HELP)
+
+    def one_gradient_step(self, horizon: int) -> bool:
+        """Always: A2C takes one step per update."""
+        return True
+
+
+INNER_CONFIGS: dict[str, type[InnerBase]] = {"ppo": PPOConfig, "a2c": A2CConfig}
+"""``inner.algorithm`` -> the model of its settings."""
+
+
+def _algorithm_of(value: Any) -> str | None:
+    """The tag of an inner section: its ``algorithm``, ``ppo`` where it names none."""
+    if isinstance(value, InnerBase):
+        return value.algorithm
+    if isinstance(value, Mapping):
+        algorithm = value.get("algorithm", "ppo")
+        return algorithm if algorithm in INNER_CONFIGS else None
+    return None
+
+
+InnerConfig = Annotated[
+    Annotated[PPOConfig, Tag("ppo")] | Annotated[A2CConfig, Tag("a2c")],
+    Discriminator(
+        _algorithm_of,
+        custom_error_type="algorithm",
+        custom_error_message=f"expected one of {', '.join(map(repr, INNER_CONFIGS))}",
+    ),
+]
+"""The inner section: the model of the learner ``algorithm`` names (PPO by default)."""
+_INNER = TypeAdapter(InnerConfig)
+
+
+class OuterConfig(Section):
     """The Reptile outer loop (Nichol, Achiam and Schulman 2018)."""
 
-    iterations: int = option(100, "Meta-iterations.", low=1)
-    meta_batch_size: int = option(10, "Tasks adapted to per meta-iteration.", low=1)
-    eps_start: float = option(
+    iterations: int = Field(100, ge=1, description="Meta-iterations.")
+    meta_batch_size: int = Field(10, ge=1, description="Tasks adapted to per meta-iteration.")
+    eps_start: Float = Field(
         1.0,
-        "Outer step size at the first iteration (at most 1 with direction reptile).",
-        low=0.0,
+        ge=0.0,
+        description="Outer step size at the first iteration (at most 1 with direction reptile).",
     )
-    eps_end: float = option(
+    eps_end: Float = Field(
         0.0,
-        "Outer step size at the last iteration (linear; at most 1 with direction reptile).",
-        low=0.0,
+        ge=0.0,
+        description="Outer step size at the last iteration (linear; at most 1 with direction "
+        "reptile).",
     )
-    eps_hold: int = option(
+    eps_hold: int = Field(
         0,
-        "Iterations eps stays at eps_start before its linear anneal to eps_end (reached at the "
-        "last iteration) begins; a run of no more iterations keeps eps_start throughout.",
-        low=0,
+        ge=0,
+        description="Iterations eps stays at eps_start before its linear anneal to eps_end "
+        "(reached at the last iteration) begins; a run of no more iterations keeps eps_start "
+        "throughout.",
     )
-    direction: Literal["reptile", "last_step"] = option(
+    direction: Literal["reptile", "last_step"] = Field(
         "reptile",
-        "What theta moves along: reptile, phi - theta; or last_step, the last inner update "
-        "phi_K - phi_(K-1), which with plain SGD inner steps is first-order MAML's gradient of "
-        "the return after K-1 updates.",
+        description="What theta moves along: reptile, phi - theta; or last_step, the last inner "
+        "update phi_K - phi_(K-1), which with plain SGD inner steps is first-order MAML's "
+        "gradient of the return after K-1 updates.",
     )
-    optimizer: Literal["interpolate", "adam"] = option(
+    optimizer: Literal["interpolate", "adam"] = Field(
         "interpolate",
-        "theta += eps * mean(phi - theta), or Adam fed with theta - mean(phi) as gradient and "
-        "eps as its learning rate (then use small eps, e.g. 0.001).",
+        description="theta += eps * mean(phi - theta), or Adam fed with theta - mean(phi) as "
+        "gradient and eps as its learning rate (then use small eps, e.g. 0.001).",
     )
-    adam_beta1: float = option(0.9, "Outer Adam's first-moment decay.", low=0.0, high=1.0)
-    adam_beta2: float = option(0.999, "Outer Adam's second-moment decay.", low=0.0, high=1.0)
-    measure_adapted: bool = option(
+    adam_beta1: Float = Field(0.9, ge=0.0, le=1.0, description="Outer Adam's first-moment decay.")
+    adam_beta2: Float = Field(
+        0.999, ge=0.0, le=1.0, description="Outer Adam's second-moment decay."
+    )
+    measure_adapted: bool = Field(
         True,
-        "Roll out once more after the last inner update to log the adapted return "
+        description="Roll out once more after the last inner update to log the adapted return "
         "(costs up to one rollout per task; no effect on theta).",
     )
-    exclude: list[str] = option(
-        [], "Regexes of parameter names that are not meta-learned (they keep their initial value)."
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Regexes of parameter names that are not meta-learned (they keep their "
+        "initial value).",
     )
-    inner_rates: Literal["fixed", "tensor", "element"] = option(
+    inner_rates: Literal["fixed", "tensor", "element"] = Field(
         "fixed",
-        "Meta-learned inner learning rates (Meta-SGD, Li et al. 2017, first order): fixed, the "
-        "configured rates; tensor, a learned rate per parameter tensor; element, one per "
-        "parameter. Initialised at the training rates, stored with theta, used by evaluate "
+        description="Meta-learned inner learning rates (Meta-SGD, Li et al. 2017, first order): "
+        "fixed, the configured rates; tensor, a learned rate per parameter tensor; element, one "
+        "per parameter. Initialised at the training rates, stored with theta, used by evaluate "
         "and adapt for the meta-policy. Needs plain SGD steps (sgd, one epoch, one batch).",
     )
-    inner_rates_per_update: bool = option(
-        False, "A learned rate for each inner update (as MAML++'s per-step rates), else one."
+    inner_rates_per_update: bool = Field(
+        False,
+        description="A learned rate for each inner update (as MAML++'s per-step rates), else one.",
     )
-    inner_rates_learning_rate: float = option(
-        0.01, "Outer Adam's learning rate for the log inner rates.", low=0.0, low_open=True
+    inner_rates_learning_rate: Float = Field(
+        0.01, gt=0.0, description="Outer Adam's learning rate for the log inner rates."
     )
 
 
-@dataclasses.dataclass
-class BaselineConfig:
+class BaselineConfig(Section):
     """Multi-task baselines (``reptile-rl pretrain``): pretrained and oracle."""
 
-    env_steps: int | None = option(
+    env_steps: Annotated[int, Field(ge=1)] | None = Field(
         None,
-        "Training env steps; null means the meta-training budget "
+        description="Training env steps; null means the meta-training budget "
         "(iterations x meta_batch_size x updates x rollout size).",
-        low=1,
     )
-    inner: dict[str, Any] = option(
-        {}, "Overrides of the inner settings for baseline training, e.g. {n_envs: 100}."
+    inner: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the inner settings for baseline training, e.g. {n_envs: 100}.",
     )
-    log_std_init: float | None = option(
+    log_std_init: Float | None = Field(
         None,
-        "Initial log standard deviation of the baselines' policy; null: policy.log_std_init. "
-        "Multi-task training can need more exploration noise than adaptation does.",
+        description="Initial log standard deviation of the baselines' policy; null: "
+        "policy.log_std_init. Multi-task training can need more exploration noise than "
+        "adaptation does.",
     )
 
 
-@dataclasses.dataclass
-class EvaluationConfig:
+class EvaluationConfig(Section):
     """Adaptation curves on held-out tasks (``reptile-rl evaluate``), MAML's protocol."""
 
-    tasks: int = option(40, "Held-out test-split tasks.", low=1)
-    seed: int = option(0, "Seed of the held-out tasks and adaptations (not the run seed).", low=0)
-    updates: int = option(
-        3, "Learner updates per task (returns are reported after 0..updates).", low=0
+    tasks: int = Field(40, ge=1, description="Held-out test-split tasks.")
+    seed: int = Field(
+        0, ge=0, description="Seed of the held-out tasks and adaptations (not the run seed)."
     )
-    episodes: int = option(20, "Episodes per update (the rollout's n_envs).", low=1)
-    inner: dict[str, Any] = option(
-        {}, "Overrides of the inner settings during evaluation, e.g. {learning_rate: 0.01}."
+    updates: int = Field(
+        3, ge=0, description="Learner updates per task (returns are reported after 0..updates)."
+    )
+    episodes: int = Field(20, ge=1, description="Episodes per update (the rollout's n_envs).")
+    inner: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the inner settings during evaluation, e.g. "
+        "{learning_rate: 0.01}.",
     )
 
 
-@dataclasses.dataclass
-class ParallelConfig:
+class ParallelConfig(Section):
     """Where inner loops run."""
 
-    backend: Literal["auto", "serial", "ray"] = option(
-        "auto", "serial (in-process), ray, or auto (ray when workers > 1 and Ray is installed)."
+    backend: Literal["auto", "serial", "ray"] = Field(
+        "auto",
+        description="serial (in-process), ray, or auto (ray when workers > 1 and Ray is "
+        "installed).",
     )
-    workers: int = option(1, "Parallel inner-loop workers.", low=1)
-    address: str | None = option(None, "Ray cluster address ('auto', 'ray://host:10001'), or null.")
+    workers: int = Field(1, ge=1, description="Parallel inner-loop workers.")
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://host:10001'), or null."
+    )
 
 
-@dataclasses.dataclass
-class Config:
+class Config(Section):
     """A complete meta-training run: a pure function of these values."""
 
-    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
-    policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
-    inner: InnerConfig = dataclasses.field(default_factory=InnerConfig)
-    outer: OuterConfig = dataclasses.field(default_factory=OuterConfig)
-    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
-    baseline: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
-    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
-    seed: int = option(0, "Run seed: every random draw derives from it.", low=0)
-    checkpoint_every: int = option(10, "Write a checkpoint every N meta-iterations.", low=1)
-    name: str = option(
-        "run", "Run name (used for default output directories).", pattern=r"^[A-Za-z0-9_.-]+$"
+    env: EnvConfig = Field(default_factory=EnvConfig, description="Which task family.")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="The policy network.")
+    inner: InnerConfig = Field(default_factory=PPOConfig, description="The inner learner.")
+    outer: OuterConfig = Field(default_factory=OuterConfig, description="The Reptile outer loop.")
+    parallel: ParallelConfig = Field(default_factory=ParallelConfig, description="Workers.")
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig, description="Baselines.")
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig, description="Evaluation."
+    )
+    seed: int = Field(0, ge=0, description="Run seed: every random draw derives from it.")
+    checkpoint_every: int = Field(
+        10, ge=1, description="Write a checkpoint every N meta-iterations."
+    )
+    name: str = Field(
+        "run",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Run name (used for default output directories).",
     )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain, YAML-ready data."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def horizon(self) -> int:
         """The env's episode length."""
@@ -295,15 +401,15 @@ class Config:
 
     def baseline_inner(self) -> InnerConfig:
         """Inner settings for baseline training: ``inner`` updated by ``baseline.inner``."""
-        return _inner_with(self.inner, self.baseline.inner, "baseline.inner.")
+        return _inner_with(self.inner, self.baseline.inner, "baseline.inner")
 
     def evaluation_inner(self) -> InnerConfig:
         """Inner settings for evaluation.
 
         ``inner`` with ``evaluation.episodes`` envs, then the ``evaluation.inner`` overrides.
         """
-        with_episodes = dataclasses.replace(self.inner, n_envs=self.evaluation.episodes)
-        return _inner_with(with_episodes, self.evaluation.inner, "evaluation.inner.")
+        with_episodes = self.inner.model_copy(update={"n_envs": self.evaluation.episodes})
+        return _inner_with(with_episodes, self.evaluation.inner, "evaluation.inner")
 
     def baseline_env_steps(self) -> int:
         """Env-step budget of the baselines (default: meta-training's training steps)."""
@@ -313,140 +419,112 @@ class Config:
         return self.outer.iterations * self.outer.meta_batch_size * self.inner.updates * rollout
 
 
-def _inner_with(base: InnerConfig, overrides: Mapping[str, Any], prefix: str) -> InnerConfig:
-    inner: InnerConfig = _build(InnerConfig, {**dataclasses.asdict(base), **overrides}, prefix)
+def _inner_with(base: InnerConfig, overrides: Mapping[str, Any], key: str) -> InnerConfig:
+    """``base`` updated by ``overrides``, checked by the model of the algorithm it names."""
+    data = {**base.model_dump(), **overrides}
+    if data.get("algorithm") != base.algorithm:
+        data = _without_other_settings(data, overrides)
+    inner: InnerConfig = _validated(_INNER, data, key)
     return inner
+
+
+def _without_other_settings(data: dict[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without the settings its algorithm lacks, unless ``kept`` names them.
+
+    A section switched to another algorithm keeps the settings both share; the previous
+    algorithm's own settings mean nothing to the new one (those named in ``kept``, the user's,
+    are still checked, and refused if they do not fit).
+    """
+    model = INNER_CONFIGS.get(data.get("algorithm", "ppo"))
+    if model is None:
+        return data
+    return {k: v for k, v in data.items() if k in model.model_fields or k in kept}
 
 
 # -- building and checking ------------------------------------------------------------------
 
 
-def _type_name(tp: Any) -> str:
-    if get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(arg) for arg in get_args(tp))
-    if _is_optional(tp):
-        return f"{_type_name(_strip_optional(tp))} or null"
-    if _is_union(tp):
-        return " or ".join(_type_name(arg) for arg in get_args(tp))
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+def _validated(adapter: TypeAdapter[Any], data: Any, key: str = "") -> Any:
+    """``data`` checked by ``adapter``; a :class:`ConfigError` naming the first bad key."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as error:
+        raise ConfigError(_message(error, key)) from None
 
 
-def _is_union(tp: Any) -> bool:
-    return get_origin(tp) in (Union, types.UnionType)
+def _message(error: ValidationError, prefix: str) -> str:
+    """The first error of ``error`` in one line: the dotted key, what was expected, what came."""
+    first = error.errors()[0]
+    where = _key(first["loc"], prefix)
+    same_key = [e for e in error.errors() if _key(e["loc"], prefix) == where]
+    if first["type"] == "extra_forbidden":
+        allowed = sorted(_fields_at(first["loc"], prefix))
+        return f"{where}: unknown key; allowed keys here: {', '.join(allowed)}"
+    expected = ", or ".join(dict.fromkeys(e["msg"] for e in same_key))
+    got = first.get("input")
+    if first["type"] == "algorithm" and isinstance(got, Mapping):  # the learner is unknown
+        where, got = f"{where}.algorithm", got.get("algorithm")
+    elif first["type"] in ("algorithm", "model_type", "dict_type", "model_attributes_type"):
+        expected = "expected a mapping of keys"
+    return f"{where or 'the configuration'}: {expected}, got {type(got).__name__} {got!r}"
 
 
-def _is_optional(tp: Any) -> bool:
-    return _is_union(tp) and type(None) in get_args(tp)
+def _key(loc: tuple[int | str, ...], prefix: str) -> str:
+    """``("policy", "net_arch", 1)`` -> ``"policy.net_arch[1]"``, without union members' tags."""
+    key = prefix
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif part.isidentifier() and part not in _UNION_TAGS:
+            key += f".{part}" if key else part
+    return key
 
 
-def _strip_optional(tp: Any) -> Any:
-    rest = tuple(arg for arg in get_args(tp) if arg is not type(None))
-    return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 (a runtime tuple)
+_UNION_TAGS = {"int", "float", "str", "bool", "none", *INNER_CONFIGS}
 
 
-def _check_range(key: str, value: float, meta: Mapping[str, Any]) -> None:
-    low, high, low_open = meta.get("low"), meta.get("high"), meta.get("low_open")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        bounds = (
-            f"{left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+def _fields_at(loc: tuple[int | str, ...], prefix: str) -> list[str]:
+    """The keys allowed in the section where ``loc`` (its last part the unknown key) points."""
+    model: Any = Config if not prefix else None
+    parts = [p for p in loc[:-1] if isinstance(p, str)]
+    if prefix:  # an inner section on its own (baseline.inner, evaluation.inner)
+        model = (
+            INNER_CONFIGS.get(parts[0], PPOConfig)
+            if parts and parts[0] in INNER_CONFIGS
+            else PPOConfig
         )
-        raise ConfigError(f"{key}: must be in {bounds}, got {value!r}")
-
-
-_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
-    """Return ``value`` checked against type ``tp`` and the field's range, or raise."""
-    if _is_optional(tp) and value is None:
-        return None
-    if _is_union(tp) and any(get_origin(arg) is Literal for arg in get_args(tp)):
-        # A type with named choices (int | Literal["auto"] | None): a choice, else the other type.
-        choices = [arg for arg in get_args(tp) if get_origin(arg) is Literal]
-        (other,) = [arg for arg in get_args(_strip_optional(tp)) if get_origin(arg) is not Literal]
-        if any(value in get_args(choice) for choice in choices):
-            return value
-        if isinstance(value, str) and other is not str:
-            raise ConfigError(
-                f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
-            )
-        return _coerce(key, value, other, meta)
-    if _is_optional(tp):
-        return _coerce(key, value, _strip_optional(tp), meta)
-    origin = get_origin(tp)
-    wrong = ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise wrong
-        return value
-    if origin is list:
-        (item_type,) = get_args(tp)
-        if not isinstance(value, list):
-            raise wrong
-        return [_coerce(f"{key}[{i}]", item, item_type, meta) for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise wrong
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise wrong
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
-        _check_range(key, value, meta)
-        return value
-    if tp is float:
-        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e9 (no dot) as a string
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise wrong
-        _check_range(key, float(value), meta)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise wrong
-        if meta.get("pattern") and not re.match(meta["pattern"], value):
-            raise ConfigError(f"{key}: must match {meta['pattern']}, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp} for {key}")
-
-
-def _build(cls: type[Any], data: Mapping[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
-    if not isinstance(data, Mapping):
-        where = prefix.rstrip(".") or "the configuration"
-        raise ConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{prefix}{unknown[0]}: unknown key; allowed keys here: {', '.join(sorted(fields))}"
+        parts = parts[1:]
+    for part in parts:
+        if part in INNER_CONFIGS:
+            model = INNER_CONFIGS[part]
+            continue
+        annotation = model.model_fields[part].annotation
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else PPOConfig
         )
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            values[name] = _build(tp, value, f"{prefix}{name}.")  # type: ignore[arg-type]
-        else:
-            values[name] = _coerce(prefix + name, value, tp, fields[name].metadata)
-    return cls(**values)
+    return list(model.model_fields)
 
 
-def config_from_dict(data: Mapping[str, Any]) -> Config:
+_CONFIG = TypeAdapter(Config)
+
+
+def config_from_dict(data: Mapping[str, Any], written: bool = False) -> Config:
     """Build and fully check a :class:`Config` from plain data.
+
+    Args:
+        data: The values (a preset with overrides, or a resolved configuration).
+        written: The data is a configuration reptile-rl wrote (a run's ``config.yaml``, a
+            file's record): one written before the inner section was per-algorithm may hold
+            PPO's settings for an A2C learner, which are dropped.
 
     Raises:
         ConfigError: Naming the first offending key and what is allowed.
     """
-    config: Config = _build(Config, data)
+    if written and isinstance(data.get("inner"), Mapping):
+        data = {**data, "inner": _without_other_settings(dict(data["inner"]), {})}
+    config: Config = _validated(_CONFIG, data)
     check_config(config)
     return config
 
@@ -471,30 +549,13 @@ def check_config(config: Config) -> None:
         ("baseline.inner.", config.baseline_inner()),
         ("evaluation.inner.", config.evaluation_inner()),
     ]:
-        if settings.n_steps is not None and settings.n_steps < horizon:
-            raise ConfigError(
-                f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
-                f"rollout holds a complete episode per env, got {settings.n_steps}"
-            )
-        if settings.log_std_lr_scale not in (0.0, 1.0) and settings.optimizer != "sgd":
-            raise ConfigError(
-                f"{prefix}log_std_lr_scale: must be 0 or 1 with the {settings.optimizer} "
-                f"optimizer (other values need sgd), got {settings.log_std_lr_scale}"
-            )
-        rollout = settings.rollout_size(horizon)
-        if isinstance(settings.batch_size, int) and settings.batch_size > rollout:
-            raise ConfigError(
-                f"{prefix}batch_size: must be at most the rollout size n_envs * n_steps = "
-                f"{rollout}, got {settings.batch_size}"
-            )
+        settings.check(horizon, prefix)
     if config.outer.inner_rates != "fixed":
         for prefix, inner in (
             ("inner.", config.inner),
             ("evaluation.inner.", config.evaluation_inner()),
         ):
-            one_step = inner.algorithm == "a2c" or (
-                inner.n_epochs == 1 and inner.minibatch_size(horizon) == inner.rollout_size(horizon)
-            )
+            one_step = inner.one_gradient_step(horizon)
             if inner.optimizer != "sgd" or not one_step or inner.log_std_lr_scale != 1.0:
                 raise ConfigError(
                     f"outer.inner_rates: {config.outer.inner_rates} learns the rates of plain "
@@ -645,15 +706,37 @@ def load_config(
     Raises:
         ConfigError: Naming the first offending key and what is allowed.
     """
-    data = apply_overrides(load_preset_data(preset_or_path), overrides or [])
+    data = load_preset_data(preset_or_path)
+    for override in overrides or []:
+        data = apply_overrides(data, [override])
+        key, algorithm = parse_override(override)
+        if key == ["inner", "algorithm"]:
+            # Another learner: the settings given so far of the previous one (PPO's n_epochs,
+            # ...) mean nothing to it and go; those both share stay.
+            data = _with_learner_settings(data, algorithm)
     if seed is not None:
         data["seed"] = seed
     return config_from_dict(data)
 
 
+def _with_learner_settings(data: dict[str, Any], algorithm: Any) -> dict[str, Any]:
+    """``data`` with only the inner settings ``algorithm``'s learner has (in every section)."""
+    model = INNER_CONFIGS.get(algorithm) if isinstance(algorithm, str) else None
+    if model is None:
+        return data  # refused with the right message when checked
+    result = _deep_copy(data)
+    sections = [result.get("inner")]
+    sections += [result.get(name, {}).get("inner") for name in ("baseline", "evaluation")]
+    for section in sections:
+        if isinstance(section, dict):
+            for key in [k for k in section if k not in model.model_fields]:
+                del section[key]
+    return result
+
+
 def config_from_yaml(text: str, source: str) -> Config:
-    """Parse and check a resolved ``config.yaml``."""
-    return config_from_dict(_read_yaml(text, source))
+    """Parse and check a resolved ``config.yaml`` that reptile-rl wrote."""
+    return config_from_dict(_read_yaml(text, source), written=True)
 
 
 def config_to_yaml(config: Config) -> str:
@@ -661,12 +744,25 @@ def config_to_yaml(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
-def iter_options(cls: type[Any] = Config, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
-    """Yield ``(dotted key, default, help)`` for every option, for ``--help`` and the docs."""
-    instance = cls()
-    for field in dataclasses.fields(cls):
-        value = getattr(instance, field.name)
-        if dataclasses.is_dataclass(value):
-            yield from iter_options(type(value), f"{prefix}{field.name}.")
+def iter_options(
+    model: type[BaseModel] = Config, prefix: str = ""
+) -> Iterator[tuple[str, Any, str]]:
+    """Yield ``(dotted key, default, help)`` for every option, for ``--help`` and the docs.
+
+    The ``inner`` section lists the default learner's (PPO's) options, each other learner's
+    own ones after them.
+    """
+    instance = model()
+    for name, field in model.model_fields.items():
+        value = getattr(instance, name)
+        if isinstance(value, InnerBase):
+            seen: set[str] = set()
+            for inner in INNER_CONFIGS.values():
+                for key, default, help_text in iter_options(inner, f"{prefix}{name}."):
+                    if key not in seen:
+                        seen.add(key)
+                        yield key, default, help_text
+        elif isinstance(value, BaseModel):
+            yield from iter_options(type(value), f"{prefix}{name}.")
         else:
-            yield f"{prefix}{field.name}", value, field.metadata.get("help", "")
+            yield f"{prefix}{name}", value, field.description or ""

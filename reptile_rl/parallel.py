@@ -40,7 +40,7 @@ class LearnerSpec:
     @functools.cached_property
     def key(self) -> str:
         """A string that identifies equal specs (workers cache one learner per key)."""
-        inner = "" if self.inner is None else repr(dataclasses.asdict(self.inner))
+        inner = "" if self.inner is None else repr(self.inner.model_dump())
         return f"{config_to_yaml(self.config)}|{self.oracle}|{inner}"
 
 

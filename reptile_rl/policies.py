@@ -131,7 +131,7 @@ def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
 
 def _from_record(tensors: Params, record: dict[str, Any], path: Path) -> PolicyFile:
     try:
-        config = config_from_dict(record["config"])
+        config = config_from_dict(record["config"], written=True)
     except (ConfigError, KeyError) as error:
         raise checkpoint.CheckpointError(f"{path}: invalid configuration inside: {error}") from None
     made = record.get("environment", {})

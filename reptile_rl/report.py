@@ -9,7 +9,6 @@ rate; for the others they are exactly as without it (no success column, key, tab
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -110,7 +109,7 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "updates": config.evaluation.updates,
         "episodes_per_update": config.evaluation.episodes,
         "seed": config.evaluation.seed,
-        "inner": dataclasses.asdict(config.evaluation_inner()),
+        "inner": config.evaluation_inner().model_dump(),
         "sources": sources,
         "inits": inits,
         "inits_mean_action": _summaries_json(evaluation.summaries(mean_action=True)),

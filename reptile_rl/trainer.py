@@ -252,7 +252,7 @@ class Trainer:
         try:
             # Options added since the checkpoint was written take their defaults, which keep
             # the behaviour it was written with (e.g. outer.eps_hold 0): older runs resume.
-            written = config_from_dict(record["config"]).to_dict()
+            written = config_from_dict(record["config"], written=True).to_dict()
         except ConfigError:
             written = None
         if written != self.config.to_dict():

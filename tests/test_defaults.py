@@ -102,7 +102,8 @@ def test_a_word_other_than_auto_is_refused():
     with pytest.raises(ConfigError) as error:
         load_config("navigation", ["inner.batch_size=all"])
     assert str(error.value) == (
-        "inner.batch_size: expected int or one of 'auto' or null, got str 'all'"
+        "inner.batch_size: Input should be a valid integer, or Input should be 'auto', "
+        "got str 'all'"
     )
 
 

@@ -190,11 +190,11 @@ def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
         "missing run": "no such run directory",
         "truncated checkpoint": "truncated",
         "unknown init": "unknown init 'best'",
-        "zero tasks": "evaluation.tasks: must be in [1, inf], got 0",
+        "zero tasks": "evaluation.tasks: Input should be greater than or equal to 1, got int 0",
         "other architecture": "do not fit this env/architecture",
         "oracle as pretrained": "an oracle policy given as the pretrained init",
         "missing baseline": "the oracle init needs --oracle PATH",
-        "bad override": "evaluation.inner.n_epochs: must be in",
+        "bad override": "evaluation.inner.n_epochs: Input should be greater than or equal to 1",
     }
     for name, args in bad_cases(runs, tmp_path).items():
         assert main(["evaluate", *args, "--out", str(tmp_path / "x")]) == 2, name

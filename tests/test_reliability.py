@@ -80,31 +80,35 @@ BAD_INPUT = [
     ),
     ("unknown preset", ["train", "navigaton"], "unknown preset or file 'navigaton'"),
     ("YAML syntax", ["train", "{root}/broken.yaml"], "invalid YAML (line"),
-    ("YAML type", ["train", "{root}/typed.yaml"], "inner.n_epochs: expected int, got str 'ten'"),
+    (
+        "YAML type",
+        ["train", "{root}/typed.yaml"],
+        "inner.n_epochs: Input should be a valid integer, got str 'ten'",
+    ),
     (
         "zero envs",
         ["train", "navigation", "--set", "inner.n_envs=0"],
-        "inner.n_envs: must be in [1, inf], got 0",
+        "inner.n_envs: Input should be greater than or equal to 1, got int 0",
     ),
     (
         "zero meta-batch",
         ["train", "navigation", "--set", "outer.meta_batch_size=0"],
-        "outer.meta_batch_size: must be in [1",
+        "outer.meta_batch_size: Input should be greater than or equal to 1",
     ),
     (
         "zero iterations",
         ["train", "navigation", "--set", "outer.iterations=0"],
-        "outer.iterations: must be in [1",
+        "outer.iterations: Input should be greater than or equal to 1",
     ),
     (
         "negative rate",
         ["train", "navigation", "--set", "inner.learning_rate=-0.1"],
-        "inner.learning_rate: must be in (0.0, inf]",
+        "inner.learning_rate: Input should be greater than 0",
     ),
     (
         "zero rate in a per-update schedule",
         ["train", "navigation", "--set", "inner.update_learning_rates=[0.1, 0]"],
-        "inner.update_learning_rates[1]: must be in (0.0, inf]",
+        "inner.update_learning_rates[1]: Input should be greater than 0",
     ),
     (
         "a log_std rate scale Adam would ignore",
@@ -114,7 +118,7 @@ BAD_INPUT = [
     (
         "negative eps",
         ["train", "navigation", "--set", "outer.eps_start=-1"],
-        "outer.eps_start: must be in [0.0, inf]",
+        "outer.eps_start: Input should be greater than or equal to 0",
     ),
     (
         "eps above 1 for Reptile's interpolation",
@@ -161,7 +165,7 @@ BAD_INPUT = [
     (
         "zero tasks",
         ["evaluate", "{root}/run", "--tasks", "0"],
-        "evaluation.tasks: must be in [1, inf], got 0",
+        "evaluation.tasks: Input should be greater than or equal to 1, got int 0",
     ),
     ("unknown init", ["evaluate", "{root}/run", "--inits", "meta,maml"], "unknown init 'maml'"),
 ]
