@@ -104,6 +104,11 @@ ReptileRL/AntVel-v0
   horizon: 200 steps
   metric:  return
   source:  MAML (Finn et al. 2017, section 5.3), ant_env_rand.py of cbfinn/maml_rl
+ReptileRL/GridNavigation-v0
+  tasks:   GridGoalTask: goal_x in -5..5, goal_y in -5..5
+  horizon: 100 steps
+  metric:  return
+  source:  MAML's 2D navigation (Finn et al. 2017) on its 0.1 lattice, five discrete moves
 ReptileRL/HalfCheetahDir-v0
   tasks:   DirectionTask: direction in {-1, 1} (train and test: the whole family)
   horizon: 200 steps

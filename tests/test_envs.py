@@ -41,6 +41,7 @@ from reptile_rl.envs import (
 REPO = Path(__file__).resolve().parents[1]
 IDS = [
     envs.NAVIGATION_2D,
+    envs.GRID_NAVIGATION,
     envs.HALF_CHEETAH_VEL,
     envs.HALF_CHEETAH_DIR,
     envs.ANT_VEL,
@@ -61,6 +62,7 @@ def ctrl(action: np.ndarray) -> float:
     ("env_id", "horizon"),
     [
         (envs.NAVIGATION_2D, 100),
+        (envs.GRID_NAVIGATION, 100),
         (envs.HALF_CHEETAH_VEL, 200),
         (envs.HALF_CHEETAH_DIR, 200),
         (envs.ANT_VEL, 200),

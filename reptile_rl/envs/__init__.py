@@ -3,6 +3,8 @@
 Importing this package registers:
 
 - ``ReptileRL/Navigation2D-v0``: 2D point navigation to an unobserved goal (horizon 100).
+- ``ReptileRL/GridNavigation-v0``: the same on its 0.1 lattice with five discrete moves
+  (horizon 100).
 - ``ReptileRL/HalfCheetahVel-v0``: HalfCheetah-v5 running at an unobserved target velocity
   (horizon 200).
 - ``ReptileRL/HalfCheetahDir-v0``: HalfCheetah-v5 running forward or backward (horizon 200).
@@ -33,6 +35,7 @@ from reptile_rl.envs.ant import (
     AntVelocityTask,
 )
 from reptile_rl.envs.base import SPLITS, Split, Task, TaskFamily, task_from_dict, task_from_json
+from reptile_rl.envs.grid_navigation import GridGoalTask, GridNavigationEnv, GridNavigationVecEnv
 from reptile_rl.envs.half_cheetah import (
     DirectionTask,
     HalfCheetahDirEnv,
@@ -44,6 +47,7 @@ from reptile_rl.envs.navigation import Navigation2DEnv, Navigation2DVecEnv, Navi
 from reptile_rl.envs.wrappers import TaskInObservation, VecTaskInObservation
 
 NAVIGATION_2D = "ReptileRL/Navigation2D-v0"
+GRID_NAVIGATION = "ReptileRL/GridNavigation-v0"
 HALF_CHEETAH_VEL = "ReptileRL/HalfCheetahVel-v0"
 HALF_CHEETAH_DIR = "ReptileRL/HalfCheetahDir-v0"
 ANT_VEL = "ReptileRL/AntVel-v0"
@@ -56,6 +60,7 @@ ML1_REACH = "ReptileRL/ML1-reach-v0"
 # Guarded so that reloading the package does not warn about re-registration.
 _FAMILIES: list[tuple[str, type[TaskFamily[Any]], dict[str, Any]]] = [
     (NAVIGATION_2D, Navigation2DEnv, {}),
+    (GRID_NAVIGATION, GridNavigationEnv, {}),
     (HALF_CHEETAH_VEL, HalfCheetahVelEnv, {}),
     (HALF_CHEETAH_DIR, HalfCheetahDirEnv, {}),
     (ANT_VEL, AntVelEnv, {}),
@@ -79,6 +84,7 @@ __all__ = [
     "ANT_DIR",
     "ANT_GOAL",
     "ANT_VEL",
+    "GRID_NAVIGATION",
     "HALF_CHEETAH_DIR",
     "HALF_CHEETAH_VEL",
     "ML1",
@@ -92,6 +98,9 @@ __all__ = [
     "AntVelEnv",
     "AntVelocityTask",
     "DirectionTask",
+    "GridGoalTask",
+    "GridNavigationEnv",
+    "GridNavigationVecEnv",
     "HalfCheetahDirEnv",
     "HalfCheetahVelEnv",
     "ML1Task",

@@ -76,11 +76,8 @@ class Task:
         """Return ``value`` checked (and coerced to the field's type) or raise ``ValueError``."""
         if name in cls.choices:
             values = cls.choices[name]
-            if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
-                # A run of consecutive integers (e.g. goal indices) reads better as its range.
-                allowed = f"an integer in {values[0]}..{values[-1]}"
-            else:
-                allowed = f"one of {list(values)}"
+            run = _integer_run(values)
+            allowed = f"an integer in {run}" if run else f"one of {list(values)}"
         else:
             allowed = "a finite number in [{}, {}]".format(*cls.bounds[name])
         wrong = ValueError(f"{cls.__name__}.{name} must be {allowed}, got {value!r}")
@@ -115,8 +112,9 @@ class Task:
         parts = []
         for field in dataclasses.fields(cls):
             if field.name in cls.choices:
-                values = ", ".join(str(v) for v in cls.choices[field.name])
-                parts.append(f"{field.name} in {{{values}}}")
+                values = cls.choices[field.name]
+                listed = _integer_run(values) or "{" + ", ".join(str(v) for v in values) + "}"
+                parts.append(f"{field.name} in {listed}")
             else:
                 parts.append("{} in [{}, {}]".format(field.name, *cls.bounds[field.name]))
         return ", ".join(parts)
@@ -209,6 +207,13 @@ class Task:
 
 
 TaskT = TypeVar("TaskT", bound=Task)
+
+
+def _integer_run(values: tuple[int, ...]) -> str | None:
+    """``"-5..5"`` for a run of more than two consecutive integers (it reads better), else None."""
+    if len(values) > 2 and values == tuple(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return None
 
 
 def task_from_dict(data: dict[str, Any]) -> Task:
