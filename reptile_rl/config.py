@@ -117,14 +117,6 @@ class InnerBase(Section):
         "repeats), as MAML++'s per-step inner learning rates; empty: learning_rate for every "
         "update. Multi-task baselines always train with learning_rate.",
     )
-    log_std_lr_scale: Float = Field(
-        1.0,
-        ge=0.0,
-        description="Learning rate of the policy's log_std as a multiple of learning_rate "
-        "(Meta-SGD's per-parameter inner rates, set by hand): above 1 an adaptation can shrink "
-        "its exploration noise once it has found the task; 0 keeps the noise fixed. Values other "
-        "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
-    )
     adapt_only: list[str] = Field(
         default_factory=list,
         description="Regexes of the policy parameters the inner loop adapts (ANIL, Raghu et al. "
@@ -133,24 +125,7 @@ class InnerBase(Section):
         "meta-learned either (phi equals theta there).",
     )
     gamma: Float = Field(0.99, ge=0.0, le=1.0, description="Discount factor.")
-    gae_lambda: Float = Field(
-        0.95, ge=0.0, le=1.0, description="GAE lambda (1.0: Monte Carlo returns)."
-    )
-    ent_coef: Float = Field(0.0, ge=0.0, description="Entropy bonus coefficient.")
-    vf_coef: Float = Field(0.5, ge=0.0, description="Value loss coefficient.")
     max_grad_norm: Float = Field(0.5, gt=0.0, description="Gradient clipping norm.")
-    normalize_advantage: bool = Field(True, description="Normalise advantages per minibatch.")
-    advantage_baseline: Literal["critic", "linear"] = Field(
-        "critic",
-        description="Baseline of the advantages: the (meta-initialised) critic, or MAML's "
-        "linear feature baseline fitted on each rollout (rllab's LinearFeatureBaseline).",
-    )
-    bootstrap_time_limit: bool = Field(
-        True,
-        description="Bootstrap returns with the critic where the time limit cuts an episode "
-        "(SB3's default); false treats the horizon as the end of the task, as MAML's "
-        "finite-horizon setting does.",
-    )
     optimizer: Literal["adam", "sgd"] = Field("adam", description="Inner optimizer.")
     reset_optimizer: bool = Field(
         True,
@@ -176,6 +151,40 @@ class InnerBase(Section):
                 f"{prefix}n_steps: must be at least the env's horizon ({horizon}) so that every "
                 f"rollout holds a complete episode per env, got {self.n_steps}"
             )
+
+
+class OnPolicyBase(InnerBase):
+    """The settings of SB3's on-policy learners (PPO, A2C): advantages and the Gaussian noise."""
+
+    log_std_lr_scale: Float = Field(
+        1.0,
+        ge=0.0,
+        description="Learning rate of the policy's log_std as a multiple of learning_rate "
+        "(Meta-SGD's per-parameter inner rates, set by hand): above 1 an adaptation can shrink "
+        "its exploration noise once it has found the task; 0 keeps the noise fixed. Values other "
+        "than 0 and 1 need the sgd optimizer (Adam's steps ignore the gradient's scale).",
+    )
+    gae_lambda: Float = Field(
+        0.95, ge=0.0, le=1.0, description="GAE lambda (1.0: Monte Carlo returns)."
+    )
+    ent_coef: Float = Field(0.0, ge=0.0, description="Entropy bonus coefficient.")
+    vf_coef: Float = Field(0.5, ge=0.0, description="Value loss coefficient.")
+    normalize_advantage: bool = Field(True, description="Normalise advantages per minibatch.")
+    advantage_baseline: Literal["critic", "linear"] = Field(
+        "critic",
+        description="Baseline of the advantages: the (meta-initialised) critic, or MAML's "
+        "linear feature baseline fitted on each rollout (rllab's LinearFeatureBaseline).",
+    )
+    bootstrap_time_limit: bool = Field(
+        True,
+        description="Bootstrap returns with the critic where the time limit cuts an episode "
+        "(SB3's default); false treats the horizon as the end of the task, as MAML's "
+        "finite-horizon setting does.",
+    )
+
+    def check(self, horizon: int, prefix: str) -> None:
+        """The shared rules, and a log_std rate scale only plain SGD steps follow."""
+        super().check(horizon, prefix)
         if self.log_std_lr_scale not in (0.0, 1.0) and self.optimizer != "sgd":
             raise ConfigError(
                 f"{prefix}log_std_lr_scale: must be 0 or 1 with the {self.optimizer} "
@@ -183,7 +192,7 @@ class InnerBase(Section):
             )
 
 
-class PPOConfig(InnerBase):
+class PPOConfig(OnPolicyBase):
     """The inner loop with SB3's PPO: ``n_epochs`` epochs of minibatches per update."""
 
     algorithm: Literal["ppo"] = Field("ppo", description=_ALGORITHM_HELP)
@@ -217,7 +226,7 @@ class PPOConfig(InnerBase):
             )
 
 
-class A2CConfig(InnerBase):
+class A2CConfig(OnPolicyBase):
     """The inner loop with SB3's A2C: one gradient step on the whole rollout per update."""
 
     algorithm: Literal["a2c"] = Field("a2c", description=_ALGORITHM_HELP)
