@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from gymnasium import spaces
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -90,8 +91,9 @@ AUTO_BATCH_SIZE = 500
 
 
 _ALGORITHM_HELP = (
-    "SB3 learner of the inner loop: ppo (the default) or a2c (one gradient step on the whole "
-    "rollout per update; it has no n_epochs, batch_size or clip_range)."
+    "SB3 learner of the inner loop: ppo (the default), a2c (one gradient step on the whole "
+    "rollout per update; it has no n_epochs, batch_size or clip_range), or dqn (discrete "
+    "actions; off-policy: gradient steps on a replay buffer of the task)."
 )
 
 
@@ -236,7 +238,41 @@ class A2CConfig(OnPolicyBase):
         return True
 
 
-INNER_CONFIGS: dict[str, type[InnerBase]] = {"ppo": PPOConfig, "a2c": A2CConfig}
+class DQNConfig(InnerBase):
+    """The inner loop with SB3's DQN (Mnih et al. 2015), an off-policy learner.
+
+    One *update* adds ``n_envs`` episodes of new epsilon-greedy experience to the task's replay
+    buffer (fresh for every task), then takes ``gradient_steps`` gradient steps on minibatches
+    of ``batch_size`` transitions from it. Theta is the Q-network; the target network starts
+    every task as its copy and is copied again after each update's new experience, so that it
+    stays fixed during the update's gradient steps.
+    """
+
+    algorithm: Literal["dqn"] = Field("dqn", description=_ALGORITHM_HELP)
+    max_grad_norm: Float = Field(
+        10.0, gt=0.0, description="Gradient clipping norm (SB3's DQN: 10)."
+    )
+    gradient_steps: int = Field(
+        50, ge=1, description="DQN: gradient steps on the replay buffer per update."
+    )
+    batch_size: int = Field(64, ge=1, description="DQN: transitions per gradient step.")
+    exploration_rates: list[Annotated[Float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.3, 0.1, 0.05],
+        min_length=1,
+        description="DQN: epsilon of the epsilon-greedy experience of the 1st, 2nd, ... update "
+        "(the last one repeats, also for the measurement after the last update).",
+    )
+
+    def one_gradient_step(self, horizon: int) -> bool:
+        """Never: an update is ``gradient_steps`` steps on replayed minibatches."""
+        return False
+
+
+INNER_CONFIGS: dict[str, type[InnerBase]] = {
+    "ppo": PPOConfig,
+    "a2c": A2CConfig,
+    "dqn": DQNConfig,
+}
 """``inner.algorithm`` -> the model of its settings."""
 
 
@@ -251,7 +287,9 @@ def _algorithm_of(value: Any) -> str | None:
 
 
 InnerConfig = Annotated[
-    Annotated[PPOConfig, Tag("ppo")] | Annotated[A2CConfig, Tag("a2c")],
+    Annotated[PPOConfig, Tag("ppo")]
+    | Annotated[A2CConfig, Tag("a2c")]
+    | Annotated[DQNConfig, Tag("dqn")],
     Discriminator(
         _algorithm_of,
         custom_error_type="algorithm",
@@ -564,8 +602,15 @@ def check_config(config: Config) -> None:
             ("inner.", config.inner),
             ("evaluation.inner.", config.evaluation_inner()),
         ):
+            if not isinstance(inner, OnPolicyBase):
+                raise ConfigError(
+                    f"outer.inner_rates: {config.outer.inner_rates} learns the rates of plain "
+                    f"gradient steps, which {prefix}algorithm {inner.algorithm} does not take: "
+                    "needs fixed"
+                )
             one_step = inner.one_gradient_step(horizon)
-            if inner.optimizer != "sgd" or not one_step or inner.log_std_lr_scale != 1.0:
+            scaled = isinstance(inner, OnPolicyBase) and inner.log_std_lr_scale != 1.0
+            if inner.optimizer != "sgd" or not one_step or scaled:
                 raise ConfigError(
                     f"outer.inner_rates: {config.outer.inner_rates} learns the rates of plain "
                     f"gradient steps: needs {prefix}optimizer sgd, one gradient step per update "
@@ -576,6 +621,11 @@ def check_config(config: Config) -> None:
                 "outer.inner_rates: the rates' gradient comes from the rollout after the last "
                 "update: needs outer.measure_adapted true"
             )
+    if config.baseline.log_std_init is not None and isinstance(config.baseline_inner(), DQNConfig):
+        raise ConfigError(
+            "baseline.log_std_init: DQN's Q-network has no log_std (no Gaussian noise); "
+            f"give null, got {config.baseline.log_std_init}"
+        )
     if config.outer.direction == "reptile":
         # Reptile interpolates between theta and the adapted parameters (Nichol et al. 2018).
         for key in ("eps_start", "eps_end"):
@@ -599,20 +649,27 @@ def _check_regexes(key: str, patterns: list[str]) -> None:
 
 
 def check_env_builds(config: Config) -> None:
-    """Build one env of ``config`` to check the values of ``env.kwargs``.
+    """Build one env of ``config`` to check the values of ``env.kwargs`` and its action space.
 
     :func:`check_config` checks their names without building anything; a command that is
     about to start work calls this once (a MuJoCo env takes tens of milliseconds to build).
 
     Raises:
-        ConfigError: If the family rejects the arguments.
+        ConfigError: If the family rejects the arguments, or a learner its actions.
     """
     try:
-        make_vec_env(config.env.id, config.env.kwargs, n_envs=1).close()
+        env = make_vec_env(config.env.id, config.env.kwargs, n_envs=1)
     except (TypeError, ValueError) as error:
         raise ConfigError(
             f"env.kwargs: {config.env.id} rejects {config.env.kwargs}: {error}"
         ) from None
+    actions = env.action_space
+    env.close()
+    for key, inner in (("inner", config.inner), ("baseline.inner", config.baseline_inner())):
+        if isinstance(inner, DQNConfig) and not isinstance(actions, spaces.Discrete):
+            raise ConfigError(
+                f"{key}.algorithm: dqn needs discrete actions; {config.env.id} has {actions}"
+            )
 
 
 # -- presets, YAML and overrides ------------------------------------------------------------
@@ -717,28 +774,39 @@ def load_config(
     """
     data = load_preset_data(preset_or_path)
     for override in overrides or []:
+        inner = data.get("inner")
+        previous = inner.get("algorithm", "ppo") if isinstance(inner, dict) else "ppo"
         data = apply_overrides(data, [override])
         key, algorithm = parse_override(override)
-        if key == ["inner", "algorithm"]:
+        if key == ["inner", "algorithm"] and algorithm != previous:
             # Another learner: the settings given so far of the previous one (PPO's n_epochs,
-            # ...) mean nothing to it and go; those both share stay.
-            data = _with_learner_settings(data, algorithm)
+            # its batch_size, ...) mean nothing to it and go; those all learners share stay.
+            data = _with_learner_settings(data, previous, algorithm)
     if seed is not None:
         data["seed"] = seed
     return config_from_dict(data)
 
 
-def _with_learner_settings(data: dict[str, Any], algorithm: Any) -> dict[str, Any]:
-    """``data`` with only the inner settings ``algorithm``'s learner has (in every section)."""
+def _with_learner_settings(data: dict[str, Any], previous: str, algorithm: Any) -> dict[str, Any]:
+    """``data`` with only the inner settings ``algorithm``'s learner has (in every section).
+
+    A setting stays only where both learners inherit it from one model (A2C keeps PPO's
+    ``gae_lambda``): the same name declared apart (PPO's and DQN's ``batch_size``) need not
+    mean the same thing.
+    """
     model = INNER_CONFIGS.get(algorithm) if isinstance(algorithm, str) else None
-    if model is None:
+    old = INNER_CONFIGS.get(previous)
+    if model is None or old is None:
         return data  # refused with the right message when checked
+    common = next(base for base in old.__mro__ if base in model.__mro__ and base is not object)
+    shared = common.model_fields if issubclass(common, BaseModel) else {}
+    own = set(old.model_fields) - set(shared)
     result = _deep_copy(data)
     sections = [result.get("inner")]
     sections += [result.get(name, {}).get("inner") for name in ("baseline", "evaluation")]
     for section in sections:
         if isinstance(section, dict):
-            for key in [k for k in section if k not in model.model_fields]:
+            for key in [k for k in section if k not in model.model_fields or k in own]:
                 del section[key]
     return result
 

@@ -117,14 +117,18 @@ def read_policy_file(path: Path, base: Config | None = None) -> PolicyFile:
     if path.is_file() and sb3_zip.is_zip(path):
         zipped = sb3_zip.read(path)
         if zipped.record is not None:
-            return _from_record(zipped.params, zipped.record, path)
+            policy = _from_record(zipped.params, zipped.record, path)
+            return dataclasses.replace(
+                policy, params=learners.theta_of_sb3(policy.config, policy.params)
+            )
         if base is None:
             raise checkpoint.CheckpointError(
                 f"{path}: a plain SB3 zip does not name its env: give one (e.g. --set "
                 "env.id=ReptileRL/Navigation2D-v0)"
             )
         config = learners.config_from_sb3(path, zipped.data, base)
-        return PolicyFile(zipped.params, config, "sb3", info={"source": str(path)}, environment={})
+        theta = learners.theta_of_sb3(config, zipped.params)
+        return PolicyFile(theta, config, "sb3", info={"source": str(path)}, environment={})
     tensors, record = checkpoint.load(path)
     return _from_record(tensors, record, path)
 

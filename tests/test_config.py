@@ -93,7 +93,7 @@ def test_every_option_has_help():
             "env.kwargs={bogus: 1}",
             r"env\.kwargs: .*Navigation2D-v0 takes no keyword argument 'bogus'",
         ),
-        ("inner.algorithm=sac", r"inner\.algorithm: expected one of 'ppo', 'a2c', got str 'sac'$"),
+        ("inner.algorithm=sac", r"inner\.algorithm: expected one of 'ppo', 'a2c', 'dqn', got str"),
         ("inner.n_steps=50", r"inner\.n_steps: must be at least the env's horizon \(100\)"),
         ("inner.batch_size=5000", r"inner\.batch_size: must be at most .* 2000"),
         ("outer.exclude=['(']", r"outer\.exclude\[0\]: invalid regex"),
@@ -201,7 +201,15 @@ def test_each_learner_checks_its_own_settings():
     a2c = load_config("navigation", ["inner.algorithm=a2c"])
     # The preset's PPO settings went with the switch; the shared ones stayed.
     assert type(a2c.inner).__name__ == "A2CConfig" and "n_epochs" not in a2c.to_dict()["inner"]
-    assert a2c.inner.learning_rate == load_config("navigation").inner.learning_rate
+    ppo = load_config("navigation")
+    assert a2c.inner.learning_rate == ppo.inner.learning_rate
+    # Settings both inherit from one model stay (the on-policy ones); a name two learners
+    # declare apart (PPO's minibatch, DQN's transitions per step: batch_size) does not.
+    assert a2c.inner.advantage_baseline == ppo.inner.advantage_baseline == "linear"
+    grid = ["env.id=ReptileRL/GridNavigation-v0", "outer.inner_rates=fixed"]
+    dqn = load_config("navigation", [*grid, "baseline.log_std_init=null", "inner.algorithm=dqn"])
+    assert ppo.inner.batch_size is None and dqn.inner.batch_size == 64
+    assert dqn.inner.learning_rate == ppo.inner.learning_rate
     assert a2c.baseline_inner().algorithm == "a2c" and a2c.evaluation_inner().algorithm == "a2c"
     # Given after the switch, a setting A2C does not have is refused, naming what it has.
     with pytest.raises(ConfigError, match=r"^inner\.n_epochs: unknown key; allowed keys here: ad"):

@@ -138,9 +138,23 @@ class InterruptError(Exception):
     pass
 
 
+DQN_CARRYING_ITS_OPTIMIZER = [
+    "env.id=ReptileRL/GridNavigation-v0",
+    "inner.algorithm=dqn",
+    "baseline.log_std_init=null",
+    "inner.gradient_steps=5",
+    "inner.reset_optimizer=false",
+]
+
+
 @pytest.mark.parametrize(
     "extra",
-    [[], ["outer.optimizer=adam", "inner.reset_optimizer=false", "outer.exclude=[log_std]"]],
+    [
+        [],
+        ["outer.optimizer=adam", "inner.reset_optimizer=false", "outer.exclude=[log_std]"],
+        DQN_CARRYING_ITS_OPTIMIZER,
+    ],
+    ids=["ppo", "ppo-adam-carried", "dqn-carried"],
 )
 @pytest.mark.parametrize("crash_in", ["meta_step", "save_checkpoint"])
 def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):

@@ -13,10 +13,11 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.learners.base import AdaptJob, AdaptResult, Learner, LearnerType, Rollout
+from reptile_rl.learners.sb3_dqn import DQN_LEARNER, DQNLearner
 from reptile_rl.learners.sb3_onpolicy import ON_POLICY, OnPolicyLearner, use_one_thread
 from reptile_rl.params import Params
 
-LEARNERS: dict[str, LearnerType] = {"ppo": ON_POLICY, "a2c": ON_POLICY}
+LEARNERS: dict[str, LearnerType] = {"ppo": ON_POLICY, "a2c": ON_POLICY, "dqn": DQN_LEARNER}
 """``inner.algorithm`` -> its learner type: the one registry of inner algorithms."""
 
 
@@ -58,10 +59,16 @@ def sb3_model(config: Config, inner: InnerConfig, params: Params, oracle: bool =
     return LEARNERS[inner.algorithm].sb3_model(config, inner, params, oracle)
 
 
+def theta_of_sb3(config: Config, state: Params) -> Params:
+    """The parameters of an SB3 policy's state dict that are theta for ``config``'s learner."""
+    return LEARNERS[config.inner.algorithm].theta_of_sb3(state)
+
+
 __all__ = [
     "LEARNERS",
     "AdaptJob",
     "AdaptResult",
+    "DQNLearner",
     "Learner",
     "LearnerType",
     "OnPolicyLearner",
@@ -71,5 +78,6 @@ __all__ = [
     "make_learner",
     "sb3_adaptation",
     "sb3_model",
+    "theta_of_sb3",
     "use_one_thread",
 ]

@@ -192,6 +192,8 @@ class LearnerType:
             adapts as :meth:`Learner.adapt` does.
         sb3_model: ``(config, inner, params, oracle)`` -> the algorithm's SB3 model, with
             ``inner`` as its settings, on a VecEnv of ``config``'s env, holding ``params``.
+        theta_of_sb3: The parameters of an SB3 policy's whole state dict that are theta (all
+            of them for PPO's and A2C's; DQN's Q-network without its target).
     """
 
     build: Callable[[Config, bool, InnerConfig | None], Learner]
@@ -199,3 +201,4 @@ class LearnerType:
     config_from_sb3: Callable[[Path, Mapping[str, Any], Config], Config]
     sb3_adaptation: Callable[[Config, InnerConfig, Params, Params | None, VecEnv], tuple[Any, Any]]
     sb3_model: Callable[[Config, InnerConfig, Params, bool], Any]
+    theta_of_sb3: Callable[[Params], Params]

@@ -16,9 +16,13 @@ stable-baselines3 2.9.2 (``OnPolicyAlgorithm``, shared by PPO and A2C) and torch
 - a learning rate per update: ``model.lr_schedule``, which ``train()`` reads through
   ``_update_learning_rate`` at the start of every training phase;
 - the training statistics of the last update: ``model.logger.name_to_value``;
+- DQN's epsilon per update: ``model.exploration_schedule``, which its ``_on_step`` reads at
+  every step, and ``model.exploration_rate``, which its first action uses; and restarting the
+  count behind its target-network copies, ``model._n_calls``, for each task;
 
-plus a fresh optimizer per task from ``policy.optimizer_class`` / ``policy.optimizer_kwargs``,
-and torch's ``Distribution._validate_args`` switched off around rollouts.
+plus a fresh optimizer per task from ``policy.optimizer_class`` / ``policy.optimizer_kwargs``
+(DQN's covers its Q-network only, as SB3 builds it), and torch's
+``Distribution._validate_args`` switched off around rollouts.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3 import DQN
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
@@ -148,7 +154,7 @@ class ConstantRate:
         return self.rate
 
 
-def set_learning_rate(model: OnPolicyAlgorithm, rate: float) -> None:
+def set_learning_rate(model: BaseAlgorithm, rate: float) -> None:
     """Make the next training phase use ``rate`` (SB3 re-reads ``lr_schedule`` every phase)."""
     model.lr_schedule = ConstantRate(rate)
 
@@ -172,6 +178,44 @@ class PerUpdateRates(BaseCallback):
         rate = of_update(self.rates, self.updates)
         self.model.lr_schedule = ConstantRate(rate)
         self.updates += 1
+
+
+def set_exploration_rate(model: DQN, rate: float) -> None:
+    """Make DQN act epsilon-greedily with ``rate`` from its next action on."""
+    model.exploration_schedule = ConstantRate(rate)
+    model.exploration_rate = rate
+
+
+class PerUpdateExploration(BaseCallback):
+    """Sets DQN's epsilon for each update's experience: ``rates[k]`` for update ``k``.
+
+    The last rate repeats. For SB3's own ``learn()``: the DQN learner's per-update rates.
+    """
+
+    def __init__(self, rates: list[float]) -> None:
+        super().__init__()
+        self.rates = rates
+        self.updates = 0
+
+    def _on_rollout_start(self) -> None:
+        assert isinstance(self.model, DQN)
+        set_exploration_rate(self.model, of_update(self.rates, self.updates))
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.updates += 1
+
+
+def restart_target_copies(model: DQN) -> None:
+    """Count env steps to DQN's next target-network copy from zero, as a new model would."""
+    model._n_calls = 0
+
+
+def fresh_q_optimizer(model: DQN, learning_rate: float, state: Params | None) -> None:
+    """Give DQN's Q-network a new optimizer, optionally loaded with a flat saved state."""
+    _fresh_optimizer(model, model.policy.q_net.parameters(), learning_rate, state)
 
 
 class GradientScales:
@@ -239,7 +283,7 @@ class LearnedRates(BaseCallback):
             self._scales.clear()
 
 
-def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:
+def training_statistics(model: BaseAlgorithm) -> dict[str, float]:
     """The ``train/...`` values the last training phase recorded."""
     values = model.logger.name_to_value
     return {key: float(value) for key, value in values.items() if key.startswith("train/")}
@@ -247,9 +291,18 @@ def training_statistics(model: OnPolicyAlgorithm) -> dict[str, float]:
 
 def fresh_optimizer(model: OnPolicyAlgorithm, learning_rate: float, state: Params | None) -> None:
     """Give the policy a new optimizer, optionally loaded with a flat saved state."""
+    _fresh_optimizer(model, model.policy.parameters(), learning_rate, state)
+
+
+def _fresh_optimizer(
+    model: BaseAlgorithm,
+    parameters: Iterator[torch.nn.Parameter],
+    learning_rate: float,
+    state: Params | None,
+) -> None:
     policy = model.policy
     policy.optimizer = policy.optimizer_class(
-        policy.parameters(),
+        parameters,
         lr=learning_rate,  # type: ignore[call-arg]
         **policy.optimizer_kwargs,
     )
@@ -263,7 +316,7 @@ def fresh_optimizer(model: OnPolicyAlgorithm, learning_rate: float, state: Param
         policy.optimizer.load_state_dict(saved)
 
 
-def optimizer_state(model: OnPolicyAlgorithm) -> Params:
+def optimizer_state(model: BaseAlgorithm) -> Params:
     """The optimizer's state as flat arrays named ``"<param index>.<slot>"``."""
     state = model.policy.optimizer.state_dict()["state"]
     return {

@@ -19,8 +19,6 @@ episode each sub-env completes in it: with the default ``n_steps`` = horizon tha
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,19 +28,25 @@ import threadpoolctl
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
-from reptile_rl import sb3_zip
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import Config, ConfigError, InnerConfig, config_from_dict
+from reptile_rl.config import (
+    A2CConfig,
+    Config,
+    ConfigError,
+    InnerConfig,
+    PPOConfig,
+    config_from_dict,
+)
 from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
+from reptile_rl.learners.sb3_base import SB3Learner
 from reptile_rl.params import Params, of_update, rate_hypergradient, subtract
 from reptile_rl.vec_env import FiniteHorizon, make_vec_env
 
@@ -72,9 +76,17 @@ def policy_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str,
     }
 
 
+def on_policy_settings(config: Config, inner: InnerConfig | None = None) -> PPOConfig | A2CConfig:
+    """``inner`` (default ``config.inner``), which must be PPO's or A2C's settings."""
+    settings = inner or config.inner
+    if not isinstance(settings, PPOConfig | A2CConfig):
+        raise TypeError(f"an on-policy learner needs ppo or a2c settings, got {settings.algorithm}")
+    return settings
+
+
 def algorithm_kwargs(config: Config, inner: InnerConfig | None = None) -> dict[str, Any]:
     """Keyword arguments of the SB3 class ``inner.algorithm`` names (settings, policy, CPU)."""
-    inner = inner or config.inner
+    inner = on_policy_settings(config, inner)
     horizon = env_horizon(config.env.id)
     kwargs: dict[str, Any] = {
         "learning_rate": inner.learning_rate,
@@ -177,7 +189,7 @@ def build_model(
         oracle: Observe the task (the oracle baseline's env).
         inner: Settings to use instead of ``config.inner``.
     """
-    inner = inner or config.inner
+    inner = on_policy_settings(config, inner)
     env = make_vec_env(
         config.env.id, config.env.kwargs, inner.n_envs, oracle, inner.bootstrap_time_limit
     )
@@ -187,7 +199,7 @@ def build_model(
     return model
 
 
-class OnPolicyLearner:
+class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
     """One worker's reusable PPO or A2C: adapts given parameters to given tasks.
 
     Implements :class:`reptile_rl.learners.Learner`.
@@ -200,11 +212,8 @@ class OnPolicyLearner:
 
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
         use_one_thread()
-        self.config = config
-        self.oracle = oracle
-        self.inner = inner or config.inner
-        self.model = build_model(config, oracle=oracle, inner=self.inner)
-        self.n_envs = self.model.n_envs
+        self.inner = on_policy_settings(config, inner)
+        super().__init__(config, oracle, build_model(config, oracle, self.inner))
         self.rollout_size = self.model.n_steps * self.model.n_envs
         scale = self.inner.log_std_lr_scale
         if scale != 1.0:
@@ -213,7 +222,6 @@ class OnPolicyLearner:
             # phase, so a per-group rate would not survive; the hook acts on the gradient.
             log_std: torch.Tensor = self.model.policy.log_std
             log_std.register_hook(lambda grad: grad * scale)  # type: ignore[no-untyped-call]
-        self._mean_action_env: VecEnv | None = None  # built on first use
         # Meta-learned inner rates (outer.inner_rates), taken as gradient scales at SGD rate 1;
         # unset, they leave gradients as they are (the configured rates, the baselines).
         self._rate_scales = (
@@ -221,12 +229,7 @@ class OnPolicyLearner:
             if config.outer.inner_rates == "fixed"
             else sb3_hooks.GradientScales(self.model.policy)
         )
-        if self.inner.adapt_only:
-            # ANIL (Raghu et al. 2020): only the matched parameters take gradient steps; the
-            # optimizer skips a parameter without a gradient, whatever its kind.
-            adapted = [re.compile(pattern) for pattern in self.inner.adapt_only]
-            for name, parameter in self.model.policy.named_parameters():
-                parameter.requires_grad_(any(p.fullmatch(name) for p in adapted))
+        self._adapt_only(self.inner.adapt_only)
         linear = self.inner.advantage_baseline == "linear"
         self._training = sb3_hooks.EpisodeReturns(False, config.horizon() if linear else None)
         self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
@@ -238,23 +241,6 @@ class OnPolicyLearner:
     def load(self, params: Params) -> None:
         """Load parameters into the policy (every name must match)."""
         load_parameters(self.model, params)
-
-    def seed(self, seed: int) -> None:
-        """Seed Python, NumPy, torch and the envs."""
-        self.model.set_random_seed(seed)
-
-    def set_tasks(self, tasks: Task | list[Task]) -> None:
-        """Give all sub-envs one task, or each its own."""
-        for env in (self.model.env, self._mean_action_env):
-            if env is None:
-                continue
-            if isinstance(tasks, Task):
-                env.env_method("set_task", tasks)
-                continue
-            if len(tasks) != env.num_envs:
-                raise ValueError(f"expected {env.num_envs} tasks, one per env, got {len(tasks)}")
-            for index, task in enumerate(tasks):
-                env.env_method("set_task", task, indices=index)
 
     def train_on(self, tasks: list[Task]) -> Rollout:
         """One step of multi-task training: a rollout of ``tasks``, then the training phase."""
@@ -271,15 +257,8 @@ class OnPolicyLearner:
         default) or from ``optimizer_state``, the state the outer loop carries between tasks.
         """
         self.seed(job.seed)
-        if job.measure_mean_action and self._mean_action_env is None:
-            config, inner = self.config, self.inner
-            self._mean_action_env = make_vec_env(
-                config.env.id,
-                config.env.kwargs,
-                self.n_envs,
-                self.oracle,
-                inner.bootstrap_time_limit,
-            )
+        if job.measure_mean_action:
+            self._ensure_mean_action_env(self.inner.bootstrap_time_limit)
         self.set_tasks(job.task)
         self.load(theta)
         carried = None if self.inner.reset_optimizer else optimizer_state
@@ -352,8 +331,7 @@ class OnPolicyLearner:
 
     def learning_rate_of_update(self, index: int) -> float:
         """The learning rate of an adaptation's update number ``index`` (from 0)."""
-        rates = self.inner.update_learning_rates
-        return of_update(rates, index) if rates else self.inner.learning_rate
+        return self._of_update(self.inner.update_learning_rates, self.inner.learning_rate, index)
 
     def update(self, learning_rate: float | None = None) -> Rollout:
         """One update from the current parameters: a rollout, then the training phase.
@@ -366,75 +344,11 @@ class OnPolicyLearner:
         """
         rate = self.inner.learning_rate if learning_rate is None else learning_rate
         sb3_hooks.set_learning_rate(self.model, rate)
-        return self._rollout(self._training)
+        return self._rollout(self._training, self.rollout_size, training=True)
 
     def measure(self) -> Rollout:
         """Roll out the current policy until each env has finished one episode; no training."""
-        return self._rollout(self._measuring)
-
-    def measure_mean_action(self, seed: int) -> float:
-        """Mean return of one episode per env acting on the policy's mean action.
-
-        Runs on envs of its own, seeded by ``seed`` (the same start states at every call with
-        the same seed), so the training envs' episodes and every random draw of the adaptation
-        stay as they are. Raises ``RuntimeError`` before the first ``adapt`` with
-        ``measure_mean_action``, which builds those envs.
-        """
-        return self._measure_mean_action(seed)[0]
-
-    def _measure_mean_action(self, seed: int) -> tuple[float, float | None]:
-        """:meth:`measure_mean_action`'s return, and the same episodes' success rate or ``None``."""
-        if self._mean_action_env is None:
-            raise RuntimeError("no mean-action envs: adapt with measure_mean_action first")
-        self._mean_action_env.seed(seed)
-        successes = sb3_hooks.EpisodeSuccesses(self.n_envs)
-        returns, _ = evaluate_policy(
-            self.model,
-            self._mean_action_env,
-            n_eval_episodes=self.n_envs,
-            deterministic=True,
-            return_episode_rewards=True,
-            callback=successes,
-        )
-        assert isinstance(returns, list)
-        return float(np.mean(returns)), successes.success_rate()
-
-    def _rollout(self, recorder: sb3_hooks.EpisodeReturns) -> Rollout:
-        start = time.perf_counter()
-        with sb3_hooks.unchecked_distributions():
-            # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
-            self.model.learn(self.rollout_size, callback=recorder, log_interval=None)  # type: ignore[arg-type]
-        seconds = time.perf_counter() - start
-        stats = sb3_hooks.training_statistics(self.model) if recorder is self._training else {}
-        return Rollout(
-            recorder.mean_return(),
-            self.model.num_timesteps,
-            seconds,
-            stats,
-            recorder.success_rate(),
-        )
-
-    def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
-        """Write ``params`` as a standard SB3 zip that ``PPO.load`` (or ``A2C.load``) opens.
-
-        The zip is SB3's format, which pickles some objects: load it with SB3 only if you trust
-        it (reptile-rl reads it without unpickling, :mod:`reptile_rl.sb3_zip`). ``record``, if
-        given, is kept inside as ``reptile_rl.json``.
-        """
-        self.load(params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp.zip")
-        self.model.save(temporary)
-        if record is not None:
-            sb3_zip.add_record(temporary, record)
-        temporary.replace(path)
-
-    def close(self) -> None:
-        """Release the environments."""
-        assert self.model.env is not None
-        self.model.env.close()
-        if self._mean_action_env is not None:
-            self._mean_action_env.close()
+        return self._rollout(self._measuring, self.rollout_size, training=False)
 
 
 # -- without a worker: SB3 zips and SB3's own adaptation route -------------------------------
@@ -519,6 +433,7 @@ def sb3_adaptation(
     :meth:`OnPolicyLearner.adapt` does: plain gradient steps with the per-update (or learned)
     rates and the configured advantage baseline.
     """
+    inner = on_policy_settings(config, inner)
     if not inner.bootstrap_time_limit:
         env = FiniteHorizon(env)
     model = ALGORITHMS[inner.algorithm]("MlpPolicy", env, **algorithm_kwargs(config, inner))
@@ -548,5 +463,6 @@ ON_POLICY = LearnerType(
     config_from_sb3=config_from_sb3,
     sb3_adaptation=sb3_adaptation,
     sb3_model=sb3_model,
+    theta_of_sb3=dict,
 )
 """SB3's on-policy algorithms (``ALGORITHMS``: PPO, A2C) as an inner learner type."""

@@ -1,0 +1,335 @@
+"""The inner learner for stable-baselines3's DQN (Mnih et al. 2015): Reptile off-policy.
+
+What theta holds: the Q-network (``q_net.*`` of SB3's ``DQNPolicy``), all of it meta-learned.
+The target network is not part of theta: every task starts it as a copy of the loaded
+Q-network, and it is copied again after each update's new experience, so that it stays fixed
+during that update's gradient steps (SB3 counts its copy interval in env steps during
+collection; the interval is set to one update's experience).
+
+What one adaptation does (``K = job.updates``)::
+
+    set the task on every sub-env; seed python, numpy, torch and the envs from job.seed
+    load theta into the Q-network and its target; fresh optimizer state (by default);
+    an empty replay buffer: each task learns from its own experience only
+    repeat K times:   reset the envs; n_envs episodes with epsilon = exploration_rates[k]
+                      into the buffer; then gradient_steps steps on minibatches of it
+    optionally:       one more episode per env, epsilon of the last update, no training
+
+``returns[k]`` is the mean return of update ``k``'s epsilon-greedy episodes (the first episode
+of each sub-env), the policy after ``k`` updates; the mean-action return acts greedily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.dqn.policies import DQNPolicy
+
+from reptile_rl.checkpoint import CheckpointError
+from reptile_rl.config import Config, ConfigError, DQNConfig, InnerConfig, config_from_dict
+from reptile_rl.envs.base import Task
+from reptile_rl.learners import sb3_hooks
+from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
+from reptile_rl.learners.sb3_base import SB3Learner
+from reptile_rl.learners.sb3_onpolicy import use_one_thread
+from reptile_rl.params import Params, of_update, subtract
+from reptile_rl.vec_env import make_vec_env
+
+Q_NET = "q_net."
+"""The prefix of theta's tensors in SB3's ``DQNPolicy`` state dict (``q_net_target.`` is not)."""
+_ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def dqn_settings(config: Config, inner: InnerConfig | None = None) -> DQNConfig:
+    """``inner`` (default ``config.inner``), which must be DQN's settings."""
+    settings = inner or config.inner
+    if not isinstance(settings, DQNConfig):
+        raise TypeError(f"the DQN learner needs dqn settings, got {settings.algorithm}")
+    return settings
+
+
+def dqn_kwargs(config: Config, inner: DQNConfig) -> dict[str, Any]:
+    """Keyword arguments of SB3's ``DQN`` for these settings (policy, one update, CPU)."""
+    horizon = config.horizon()
+    rollout = inner.rollout_size(horizon)
+    return {
+        "learning_rate": inner.learning_rate,
+        # One adaptation's experience at most: nothing is ever overwritten within a task.
+        "buffer_size": rollout * (inner.updates + 1),
+        "learning_starts": 0,
+        "batch_size": inner.batch_size,
+        "tau": 1.0,
+        "gamma": inner.gamma,
+        "train_freq": (inner.n_steps or horizon, "step"),
+        "gradient_steps": inner.gradient_steps,
+        "target_update_interval": rollout,
+        "exploration_initial_eps": inner.exploration_rates[0],
+        "exploration_final_eps": inner.exploration_rates[0],
+        "max_grad_norm": inner.max_grad_norm,
+        "policy_kwargs": {
+            "net_arch": list(config.policy.net_arch),
+            "activation_fn": _ACTIVATIONS[config.policy.activation],
+            "optimizer_class": _OPTIMIZERS[inner.optimizer],
+            "optimizer_kwargs": {"eps": 1e-5, "foreach": True} if inner.optimizer == "adam" else {},
+        },
+        "device": "cpu",
+        "verbose": 0,
+    }
+
+
+def build_model(config: Config, oracle: bool = False, inner: InnerConfig | None = None) -> DQN:
+    """SB3's DQN for ``config`` on a VecEnv of its env, with a silent logger."""
+    settings = dqn_settings(config, inner)
+    env = make_vec_env(config.env.id, config.env.kwargs, settings.n_envs, oracle)
+    model = DQN("MlpPolicy", env, **dqn_kwargs(config, settings))
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+def q_network(model: DQN) -> Params:
+    """The Q-network's parameters (theta), as arrays."""
+    return {
+        name: value.detach().cpu().numpy().copy()
+        for name, value in model.policy.state_dict().items()
+        if name.startswith(Q_NET)
+    }
+
+
+def load_q_network(model: DQN, params: Params) -> None:
+    """Load theta into the Q-network and copy it into the target network."""
+    state = {name: torch.tensor(value) for name, value in params.items()}
+    target = {"q_net_target." + name.removeprefix(Q_NET): value for name, value in state.items()}
+    model.policy.load_state_dict({**state, **target})
+
+
+def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
+    """The Q-network of a newly initialised DQN policy (SB3's initialisation), from ``seed``.
+
+    Builds only the policy (on a one-env copy of the env for its spaces), not a whole learner.
+    """
+    use_one_thread()
+    settings = dqn_settings(config)
+    env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle)
+    try:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ConfigError(
+                f"inner.algorithm: dqn needs discrete actions; {config.env.id} has "
+                f"{env.action_space}"
+            )
+        torch.manual_seed(seed)
+        policy = DQNPolicy(
+            env.observation_space,
+            env.action_space,
+            sb3_hooks.ConstantRate(0.0),
+            **dqn_kwargs(config, settings)["policy_kwargs"],
+        )
+    finally:
+        env.close()
+    return {
+        name: value.detach().cpu().numpy().copy()
+        for name, value in policy.state_dict().items()
+        if name.startswith(Q_NET)
+    }
+
+
+class DQNLearner(SB3Learner[DQN]):
+    """One worker's reusable DQN: adapts given Q-networks to given tasks.
+
+    Implements :class:`reptile_rl.learners.Learner`.
+
+    Args:
+        config: The run configuration (env, policy and inner settings).
+        oracle: Observe the task (for evaluating the oracle baseline).
+        inner: Settings to use instead of ``config.inner`` (e.g. evaluation settings).
+    """
+
+    def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
+        use_one_thread()
+        self.inner = dqn_settings(config, inner)
+        super().__init__(config, oracle, build_model(config, oracle, self.inner))
+        self._adapt_only(self.inner.adapt_only)
+        self.rollout_size = self.inner.rollout_size(config.horizon())
+        self._training = sb3_hooks.EpisodeReturns(stop_when_complete=False)
+        self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
+
+    def parameters(self) -> Params:
+        """The current Q-network."""
+        return q_network(self.model)
+
+    def load(self, params: Params) -> None:
+        """Load a Q-network (and its copy as the target network)."""
+        load_q_network(self.model, params)
+
+    def _start_task(self, optimizer_state: Params | None) -> None:
+        """A fresh replay buffer, target-copy count and (by default) optimizer."""
+        assert self.model.replay_buffer is not None
+        self.model.replay_buffer.reset()
+        sb3_hooks.restart_target_copies(self.model)
+        carried = None if self.inner.reset_optimizer else optimizer_state
+        sb3_hooks.fresh_q_optimizer(self.model, self.inner.learning_rate, carried)
+
+    def adapt(
+        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
+    ) -> AdaptResult:
+        """Adapt the Q-network ``theta`` to ``job.task`` with ``job.updates`` updates.
+
+        The result depends only on the arguments and the configuration.
+        """
+        if job.inner_log_rates is not None or job.rate_gradient:
+            raise ValueError("meta-learned inner rates need an on-policy learner's plain steps")
+        self.seed(job.seed)
+        if job.measure_mean_action:
+            self._ensure_mean_action_env()
+        self.set_tasks(job.task)
+        self.load(theta)
+        self._start_task(optimizer_state)
+        rollouts: list[Rollout] = []
+        mean_action: list[float] = []
+        before_last = None
+        for k in range(job.updates + 1):
+            if job.measure_mean_action:
+                mean_action.append(self.measure_mean_action(job.seed))
+            if k == job.updates:
+                break
+            if job.keep_last_step and k == job.updates - 1:
+                before_last = self.parameters()
+            rollouts.append(self.update(self.learning_rate_of_update(k), k))
+        adapted = self.parameters()
+        if job.measure_final:
+            rollouts.append(self.measure(job.updates))
+        return AdaptResult(
+            params=adapted,
+            returns=[r.mean_return for r in rollouts],
+            env_steps=sum(r.env_steps for r in rollouts),
+            learn_seconds=sum(r.seconds for r in rollouts),
+            train_stats=[r.train_stats for r in rollouts if r.train_stats],
+            optimizer_state=None
+            if self.inner.reset_optimizer
+            else sb3_hooks.optimizer_state(self.model),
+            last_step=None if before_last is None else subtract(adapted, before_last),
+            mean_action_returns=mean_action,
+        )
+
+    def learning_rate_of_update(self, index: int) -> float:
+        """The learning rate of an adaptation's update number ``index`` (from 0)."""
+        return self._of_update(self.inner.update_learning_rates, self.inner.learning_rate, index)
+
+    def update(self, learning_rate: float | None = None, index: int = 0) -> Rollout:
+        """One update: ``n_envs`` new episodes into the buffer, then the gradient steps.
+
+        Args:
+            learning_rate: This update's learning rate; ``None``: ``inner.learning_rate``.
+            index: Which update of the adaptation it is (its exploration rate).
+        """
+        rate = self.inner.learning_rate if learning_rate is None else learning_rate
+        sb3_hooks.set_learning_rate(self.model, rate)
+        sb3_hooks.set_exploration_rate(self.model, of_update(self.inner.exploration_rates, index))
+        return self._rollout(self._training, self.rollout_size, training=True)
+
+    def measure(self, index: int) -> Rollout:
+        """One episode per env at update ``index``'s exploration rate; no training."""
+        sb3_hooks.set_exploration_rate(self.model, of_update(self.inner.exploration_rates, index))
+        return self._rollout(self._measuring, self.rollout_size, training=False)
+
+    def train_on(self, tasks: list[Task]) -> Rollout:
+        """One step of multi-task training: an update on ``tasks``, keeping the buffer.
+
+        Multi-task training (the baselines) learns from its recent experience: the buffer
+        (``updates + 1`` rollouts) and the target-copy count carry over between steps, and
+        exploration stays at its first rate.
+        """
+        self.set_tasks(tasks)
+        return self.update()
+
+
+def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config:
+    """The configuration of a plain SB3 DQN zip: ``base`` with the zip's network and settings.
+
+    Raises:
+        CheckpointError: If the zip's data is not DQN's, or its network is not one reptile-rl
+            builds.
+    """
+    if "target_update_interval" not in data or "exploration_fraction" not in data:
+        raise CheckpointError(
+            f"{path}: SB3's data lacks DQN's target_update_interval and exploration_fraction, "
+            "so it is not DQN's; SB3 does not record the class: name it with --set "
+            "inner.algorithm"
+        )
+    kwargs = data.get("policy_kwargs") or {}
+    net_arch = kwargs.get("net_arch", [64, 64])
+    activation = {
+        "torch.nn.modules.activation.Tanh": "tanh",
+        "torch.nn.modules.activation.ReLU": "relu",
+    }.get(
+        str(kwargs.get("activation_fn", "<class 'torch.nn.modules.activation.ReLU'>"))
+        .removeprefix("<class '")
+        .removesuffix("'>")
+    )
+    if activation is None or not isinstance(net_arch, list):
+        raise CheckpointError(
+            f"{path}: a Q-network with activation {kwargs.get('activation_fn')!r} and net_arch "
+            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
+        )
+    values = base.to_dict()
+    values["policy"].update(net_arch=net_arch, activation=activation)
+    inner = values["inner"]
+    for key in ("gamma", "max_grad_norm", "batch_size", "gradient_steps"):
+        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+            inner[key] = data[key]
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None
+
+
+def sb3_adaptation(
+    config: Config,
+    inner: InnerConfig,
+    params: Params,
+    inner_log_rates: Params | None,
+    env: VecEnv,
+) -> tuple[DQN, CallbackList]:
+    """A DQN on ``env`` holding ``params``, and the callback to adapt with.
+
+    ``model.learn(K * model.train_freq.frequency * env.num_envs, callback=callback)`` then runs
+    K updates as :meth:`DQNLearner.adapt` does: each update's experience at its exploration
+    rate, then its gradient steps at its learning rate (the buffer is the model's, fresh).
+    """
+    if inner_log_rates is not None:
+        raise ValueError("meta-learned inner rates need an on-policy learner's plain steps")
+    settings = dqn_settings(config, inner)
+    model = DQN("MlpPolicy", env, **dqn_kwargs(config, settings))
+    load_q_network(model, params)
+    rates = list(settings.update_learning_rates) or [settings.learning_rate]
+    callbacks: list[BaseCallback] = [
+        sb3_hooks.PerUpdateRates(rates),
+        sb3_hooks.PerUpdateExploration(list(settings.exploration_rates)),
+    ]
+    return model, CallbackList(callbacks)
+
+
+def sb3_model(config: Config, inner: InnerConfig, params: Params, oracle: bool = False) -> DQN:
+    """SB3's DQN with ``inner`` as its settings on a VecEnv of ``config``'s env, with ``params``."""
+    model = build_model(config, oracle, inner)
+    load_q_network(model, params)
+    return model
+
+
+DQN_LEARNER = LearnerType(
+    build=DQNLearner,
+    initial_parameters=initial_parameters,
+    config_from_sb3=config_from_sb3,
+    sb3_adaptation=sb3_adaptation,
+    sb3_model=sb3_model,
+    theta_of_sb3=lambda state: {k: v for k, v in state.items() if k.startswith(Q_NET)},
+)
+"""SB3's DQN as an inner learner type."""
