@@ -532,25 +532,14 @@ _UNION_TAGS = {"int", "float", "str", "bool", "none", *INNER_CONFIGS}
 
 def _fields_at(loc: tuple[int | str, ...], prefix: str) -> list[str]:
     """The keys allowed in the section where ``loc`` (its last part the unknown key) points."""
-    model: Any = Config if not prefix else None
-    parts = [p for p in loc[:-1] if isinstance(p, str)]
-    if prefix:  # an inner section on its own (baseline.inner, evaluation.inner)
-        model = (
-            INNER_CONFIGS.get(parts[0], PPOConfig)
-            if parts and parts[0] in INNER_CONFIGS
-            else PPOConfig
-        )
-        parts = parts[1:]
-    for part in parts:
-        if part in INNER_CONFIGS:
+    model: type[BaseModel] = PPOConfig if prefix else Config  # prefix: an inner section alone
+    for part in loc[:-1]:
+        if isinstance(part, str) and part in INNER_CONFIGS:  # the inner union's tag
             model = INNER_CONFIGS[part]
-            continue
-        annotation = model.model_fields[part].annotation
-        model = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else PPOConfig
-        )
+        elif isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            model = annotation if is_model else PPOConfig  # type: ignore[assignment]
     return list(model.model_fields)
 
 
