@@ -659,6 +659,11 @@ def check_env_builds(config: Config) -> None:
             raise ConfigError(
                 f"{key}.algorithm: dqn needs discrete actions; {config.env.id} has {actions}"
             )
+    if config.baseline.log_std_init is not None and not isinstance(actions, spaces.Box):
+        raise ConfigError(
+            f"baseline.log_std_init: {config.env.id}'s actions ({actions}) have no Gaussian "
+            f"noise to set; give null, got {config.baseline.log_std_init}"
+        )
 
 
 # -- presets, YAML and overrides ------------------------------------------------------------

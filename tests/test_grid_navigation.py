@@ -8,6 +8,8 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from reptile_rl import envs
+from reptile_rl.cli import main
+from reptile_rl.config import ConfigError, check_env_builds, load_config
 from reptile_rl.envs import (
     GridGoalTask,
     GridNavigationEnv,
@@ -109,3 +111,17 @@ def test_the_family_builds_its_batched_vec_env():
     vec = make_vec_env(envs.GRID_NAVIGATION, {}, 3)
     assert vec.num_envs == 3 and vec.action_space == gym.spaces.Discrete(5)
     assert isinstance(vec.unwrapped, GridNavigationVecEnv)
+
+
+def test_a_gaussian_noise_setting_on_discrete_actions_is_refused_before_any_work(tmp_path):
+    grid = ["env.id=ReptileRL/GridNavigation-v0"]
+    with pytest.raises(ConfigError) as error:
+        check_env_builds(load_config("navigation", grid))  # its baseline.log_std_init is -3.0
+    assert str(error.value) == (
+        "baseline.log_std_init: ReptileRL/GridNavigation-v0's actions (Discrete(5)) have no "
+        "Gaussian noise to set; give null, got -3.0"
+    )
+    out = tmp_path / "pre"
+    assert main(["pretrain", "navigation", "--set", grid[0], "--out", str(out)]) == 2
+    assert not out.exists()
+    check_env_builds(load_config("navigation", [*grid, "baseline.log_std_init=null"]))
