@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -63,7 +64,8 @@ def dqn_kwargs(config: Config, inner: DQNConfig) -> dict[str, Any]:
     rollout = inner.rollout_size(horizon)
     return {
         "learning_rate": inner.learning_rate,
-        # One adaptation's experience at most: nothing is ever overwritten within a task.
+        # The experience of updates + 1 rollouts: an adaptation keeps all of it (a longer one,
+        # evaluation.updates above inner.updates, keeps its most recent).
         "buffer_size": rollout * (inner.updates + 1),
         "learning_starts": 0,
         "batch_size": inner.batch_size,
@@ -95,13 +97,20 @@ def build_model(config: Config, oracle: bool = False, inner: InnerConfig | None 
     return model
 
 
-def q_network(model: DQN) -> Params:
-    """The Q-network's parameters (theta), as arrays."""
+def theta_of_state(state: Mapping[str, Any]) -> Params:
+    """The Q-network's entries (theta) of a ``DQNPolicy`` state dict, as arrays."""
     return {
         name: value.detach().cpu().numpy().copy()
-        for name, value in model.policy.state_dict().items()
+        if isinstance(value, torch.Tensor)
+        else np.array(value)
+        for name, value in state.items()
         if name.startswith(Q_NET)
     }
+
+
+def q_network(model: DQN) -> Params:
+    """The Q-network's parameters (theta), as arrays."""
+    return theta_of_state(model.policy.state_dict())
 
 
 def load_q_network(model: DQN, params: Params) -> None:
@@ -134,11 +143,7 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
         )
     finally:
         env.close()
-    return {
-        name: value.detach().cpu().numpy().copy()
-        for name, value in policy.state_dict().items()
-        if name.startswith(Q_NET)
-    }
+    return theta_of_state(policy.state_dict())
 
 
 class DQNLearner(SB3Learner[DQN]):
@@ -330,6 +335,6 @@ DQN_LEARNER = LearnerType(
     config_from_sb3=config_from_sb3,
     sb3_adaptation=sb3_adaptation,
     sb3_model=sb3_model,
-    theta_of_sb3=lambda state: {k: v for k, v in state.items() if k.startswith(Q_NET)},
+    theta_of_sb3=theta_of_state,
 )
 """SB3's DQN as an inner learner type."""
