@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from reptile_rl.config import Config, load_config
+from reptile_rl.config import Config, config_from_dict, load_config
+from reptile_rl.trainer import Trainer
 
 # Small enough for a test, large enough to exercise every code path (several minibatches,
 # several tasks, several inner updates).
@@ -64,6 +65,19 @@ def mean_action_navigation_return(params, goal, activation="tanh") -> float:
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     torch.set_num_threads(1)
+
+
+def theta_on_ray(config: Config, run_dir):
+    """Meta-train ``config`` on Ray with 2 workers; return theta (shuts down the Ray it starts)."""
+    ray = pytest.importorskip("ray")
+    values = config.to_dict()
+    values["parallel"].update(backend="ray", workers=2)
+    started = not ray.is_initialized()
+    try:
+        return Trainer(config_from_dict(values), run_dir).learn().theta
+    finally:
+        if started:  # the Ray this test started, not another test's
+            ray.shutdown()
 
 
 def tiny_config(*overrides: str, preset: str = "navigation") -> Config:

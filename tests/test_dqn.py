@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, tiny_config
+from conftest import TINY, theta_on_ray, tiny_config
 from stable_baselines3 import DQN
 
 from reptile_rl import checkpoint, params
@@ -166,13 +166,5 @@ def test_settings_dqn_does_not_have_are_refused_with_their_name():
 
 
 def test_meta_training_on_ray_gives_the_serial_bits(tmp_path):
-    ray = pytest.importorskip("ray")
     serial = Trainer(dqn_config(), tmp_path / "serial").learn()
-    on_ray = dqn_config("parallel.backend=ray", "parallel.workers=2")
-    started = not ray.is_initialized()
-    try:
-        distributed = Trainer(on_ray, tmp_path / "ray").learn()
-    finally:
-        if started:  # the Ray this test started, not another test's
-            ray.shutdown()
-    assert same(distributed.theta, serial.theta)
+    assert same(theta_on_ray(dqn_config(), tmp_path / "ray"), serial.theta)

@@ -6,7 +6,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import theta_on_ray, tiny_config
 from gymnasium.utils.env_checker import check_env
 
 from reptile_rl.cli import main
@@ -71,14 +71,8 @@ def test_train_pretrain_evaluate_and_adapt_a_user_family(family_dir, tmp_path, m
 
 
 def test_a_user_family_trains_alike_on_ray(family_dir, tmp_path):
-    ray = pytest.importorskip("ray")
-    serial = Trainer(tiny_config(f"env.id={ENV_ID}"), tmp_path / "serial").learn()
-    on_ray = tiny_config(f"env.id={ENV_ID}", "parallel.backend=ray", "parallel.workers=2")
-    started = not ray.is_initialized()
-    try:
-        distributed = Trainer(on_ray, tmp_path / "ray").learn()
-    finally:
-        if started:  # the Ray this test started, not another test's
-            ray.shutdown()
+    config = tiny_config(f"env.id={ENV_ID}")
+    serial = Trainer(config, tmp_path / "serial").learn()
+    distributed = theta_on_ray(config, tmp_path / "ray")
     for name, value in serial.theta.items():
-        np.testing.assert_array_equal(distributed.theta[name], value)
+        np.testing.assert_array_equal(distributed[name], value)
