@@ -13,7 +13,7 @@ Every check runs before any work starts, and every message names the key and wha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -468,24 +468,34 @@ class Config(Section):
 
 def _inner_with(base: InnerConfig, overrides: Mapping[str, Any], key: str) -> InnerConfig:
     """``base`` updated by ``overrides``, checked by the model of the algorithm it names."""
-    data = {**base.model_dump(), **overrides}
-    if data.get("algorithm") != base.algorithm:
-        data = _without_other_settings(data, overrides)
+    algorithm = overrides.get("algorithm", base.algorithm)
+    data = _switched({**base.model_dump(), **overrides}, base.algorithm, algorithm, overrides)
     inner: InnerConfig = _validated(_INNER, data, key)
     return inner
 
 
-def _without_other_settings(data: dict[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` without the settings its algorithm lacks, unless ``kept`` names them.
+def _switched(
+    section: Mapping[str, Any], previous: str, algorithm: Any, kept: Iterable[str] = ()
+) -> dict[str, Any]:
+    """An inner section's settings once its learner changes from ``previous`` to ``algorithm``.
 
-    A section switched to another algorithm keeps the settings both share; the previous
-    algorithm's own settings mean nothing to the new one (those named in ``kept``, the user's,
-    are still checked, and refused if they do not fit).
+    A setting stays only where both learners inherit it from one model (A2C keeps PPO's
+    ``gae_lambda``): the same name declared apart (PPO's and DQN's ``batch_size``) need not
+    mean the same thing. Settings named in ``kept`` (given with the switch) stay, to be
+    checked by the new learner's model.
     """
-    model = INNER_CONFIGS.get(data.get("algorithm", "ppo"))
-    if model is None:
-        return data
-    return {k: v for k, v in data.items() if k in model.model_fields or k in kept}
+    model = INNER_CONFIGS.get(algorithm) if isinstance(algorithm, str) else None
+    old = INNER_CONFIGS.get(previous)
+    if model is None or old is None or model is old:
+        return dict(section)  # no switch, or one refused with the right message when checked
+    common = next(base for base in old.__mro__ if base in model.__mro__ and base is not object)
+    shared = common.model_fields if issubclass(common, BaseModel) else {}
+    own = set(old.model_fields) - set(shared)
+    return {
+        key: value
+        for key, value in section.items()
+        if key in kept or (key in model.model_fields and key not in own)
+    }
 
 
 # -- building and checking ------------------------------------------------------------------
@@ -558,8 +568,10 @@ def config_from_dict(data: Mapping[str, Any], written: bool = False) -> Config:
     Raises:
         ConfigError: Naming the first offending key and what is allowed.
     """
-    if written and isinstance(data.get("inner"), Mapping):
-        data = {**data, "inner": _without_other_settings(dict(data["inner"]), {})}
+    inner = data.get("inner")
+    if written and isinstance(inner, Mapping) and inner.get("algorithm", "ppo") in INNER_CONFIGS:
+        fields = INNER_CONFIGS[inner.get("algorithm", "ppo")].model_fields
+        data = {**data, "inner": {k: v for k, v in inner.items() if k in fields}}
     config: Config = _validated(_CONFIG, data)
     check_config(config)
     return config
@@ -772,37 +784,17 @@ def load_config(
         previous = inner.get("algorithm", "ppo") if isinstance(inner, dict) else "ppo"
         data = apply_overrides(data, [override])
         key, algorithm = parse_override(override)
-        if key == ["inner", "algorithm"] and algorithm != previous:
+        if key == ["inner", "algorithm"]:
             # Another learner: the settings given so far of the previous one (PPO's n_epochs,
-            # its batch_size, ...) mean nothing to it and go; those all learners share stay.
-            data = _with_learner_settings(data, previous, algorithm)
+            # its batch_size, ...) mean nothing to it and go, in every inner section.
+            data = _deep_copy(data)
+            sections = [data, data.get("baseline", {}), data.get("evaluation", {})]
+            for section in sections:
+                if isinstance(section, dict) and isinstance(section.get("inner"), dict):
+                    section["inner"] = _switched(section["inner"], previous, algorithm)
     if seed is not None:
         data["seed"] = seed
     return config_from_dict(data)
-
-
-def _with_learner_settings(data: dict[str, Any], previous: str, algorithm: Any) -> dict[str, Any]:
-    """``data`` with only the inner settings ``algorithm``'s learner has (in every section).
-
-    A setting stays only where both learners inherit it from one model (A2C keeps PPO's
-    ``gae_lambda``): the same name declared apart (PPO's and DQN's ``batch_size``) need not
-    mean the same thing.
-    """
-    model = INNER_CONFIGS.get(algorithm) if isinstance(algorithm, str) else None
-    old = INNER_CONFIGS.get(previous)
-    if model is None or old is None:
-        return data  # refused with the right message when checked
-    common = next(base for base in old.__mro__ if base in model.__mro__ and base is not object)
-    shared = common.model_fields if issubclass(common, BaseModel) else {}
-    own = set(old.model_fields) - set(shared)
-    result = _deep_copy(data)
-    sections = [result.get("inner")]
-    sections += [result.get(name, {}).get("inner") for name in ("baseline", "evaluation")]
-    for section in sections:
-        if isinstance(section, dict):
-            for key in [k for k in section if k not in model.model_fields or k in own]:
-                del section[key]
-    return result
 
 
 def config_from_yaml(text: str, source: str) -> Config:

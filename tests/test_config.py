@@ -209,6 +209,10 @@ def test_each_learner_checks_its_own_settings():
     grid = ["env.id=ReptileRL/GridNavigation-v0", "outer.inner_rates=fixed"]
     dqn = load_config("navigation", [*grid, "baseline.log_std_init=null", "inner.algorithm=dqn"])
     assert ppo.inner.batch_size is None and dqn.inner.batch_size == 64
+    # The same rule where only the baselines switch learner.
+    baselines = ["baseline.log_std_init=null", "baseline.inner={algorithm: dqn}"]
+    dqn_baselines = load_config("navigation", [*grid, *baselines]).baseline_inner()
+    assert dqn_baselines.algorithm == "dqn" and dqn_baselines.batch_size == 64
     assert dqn.inner.learning_rate == ppo.inner.learning_rate
     assert a2c.baseline_inner().algorithm == "a2c" and a2c.evaluation_inner().algorithm == "a2c"
     # Given after the switch, a setting A2C does not have is refused, naming what it has.
