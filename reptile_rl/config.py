@@ -666,6 +666,15 @@ def check_env_builds(config: Config) -> None:
         ) from None
     actions = env.action_space
     env.close()
+    check_action_space(config, actions)
+
+
+def check_action_space(config: Config, actions: spaces.Space[Any]) -> None:
+    """The rules between the learners' settings and the family's actions.
+
+    Raises:
+        ConfigError: If a learner cannot act in ``actions``, or a setting means nothing there.
+    """
     for key, inner in (("inner", config.inner), ("baseline.inner", config.baseline_inner())):
         if isinstance(inner, DQNConfig) and not isinstance(actions, spaces.Discrete):
             raise ConfigError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -18,7 +19,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl import sb3_zip
-from reptile_rl.config import Config
+from reptile_rl.checkpoint import CheckpointError
+from reptile_rl.config import Config, ConfigError, config_from_dict
 from reptile_rl.envs.base import Task
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import Rollout
@@ -26,6 +28,53 @@ from reptile_rl.params import of_update
 from reptile_rl.vec_env import make_vec_env
 
 ModelT = TypeVar("ModelT", bound=BaseAlgorithm)
+
+_ACTIVATION_NAMES = {
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.activation.ReLU": "relu",
+}
+
+
+def class_name(summary: Any) -> str:
+    """``"<class 'torch.nn.modules.activation.Tanh'>"`` -> ``"torch.nn...Tanh"``."""
+    return str(summary).removeprefix("<class '").removesuffix("'>")
+
+
+def architecture_from_sb3(
+    path: Path, policy_kwargs: Mapping[str, Any], what: str, default_activation: str = ""
+) -> tuple[list[int], str]:
+    """``(net_arch, activation)`` of a zip's ``policy_kwargs`` (SB3's defaults where absent).
+
+    Args:
+        path: The zip, for the message.
+        policy_kwargs: The readable summary SB3's data keeps of them.
+        what: The network, for the message ("an SB3 policy", "a Q-network").
+        default_activation: SB3's class of the activation where the zip names none.
+
+    Raises:
+        CheckpointError: If it is not an MLP reptile-rl builds.
+    """
+    given = policy_kwargs.get("activation_fn", default_activation)
+    activation = _ACTIVATION_NAMES.get(class_name(given))
+    net_arch = policy_kwargs.get("net_arch", [64, 64])
+    if activation is None or not isinstance(net_arch, list):
+        raise CheckpointError(
+            f"{path}: {what} with activation {policy_kwargs.get('activation_fn')!r} and net_arch "
+            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
+        )
+    return net_arch, activation
+
+
+def config_of_zip(path: Path, values: Mapping[str, Any], base: Config) -> Config:
+    """The checked configuration read from a plain zip (``base`` updated with its values).
+
+    Raises:
+        CheckpointError: If its settings do not fit (naming the setting).
+    """
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None
 
 
 class SB3Learner(Generic[ModelT]):

@@ -35,11 +35,11 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import Config, ConfigError, DQNConfig, InnerConfig, config_from_dict
+from reptile_rl.config import Config, DQNConfig, InnerConfig, check_action_space
 from reptile_rl.envs.base import Task
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
-from reptile_rl.learners.sb3_base import SB3Learner
+from reptile_rl.learners.sb3_base import SB3Learner, architecture_from_sb3, config_of_zip
 from reptile_rl.learners.sb3_onpolicy import use_one_thread
 from reptile_rl.params import Params, of_update, subtract
 from reptile_rl.vec_env import make_vec_env
@@ -129,11 +129,8 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
     settings = dqn_settings(config)
     env = make_vec_env(config.env.id, config.env.kwargs, 1, oracle)
     try:
-        if not isinstance(env.action_space, gym.spaces.Discrete):
-            raise ConfigError(
-                f"inner.algorithm: dqn needs discrete actions; {config.env.id} has "
-                f"{env.action_space}"
-            )
+        check_action_space(config, env.action_space)
+        assert isinstance(env.action_space, gym.spaces.Discrete)  # as the check makes sure
         torch.manual_seed(seed)
         policy = DQNPolicy(
             env.observation_space,
@@ -270,30 +267,15 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
             "inner.algorithm"
         )
     kwargs = data.get("policy_kwargs") or {}
-    net_arch = kwargs.get("net_arch", [64, 64])
-    activation = {
-        "torch.nn.modules.activation.Tanh": "tanh",
-        "torch.nn.modules.activation.ReLU": "relu",
-    }.get(
-        str(kwargs.get("activation_fn", "<class 'torch.nn.modules.activation.ReLU'>"))
-        .removeprefix("<class '")
-        .removesuffix("'>")
-    )
-    if activation is None or not isinstance(net_arch, list):
-        raise CheckpointError(
-            f"{path}: a Q-network with activation {kwargs.get('activation_fn')!r} and net_arch "
-            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
-        )
+    relu = "torch.nn.modules.activation.ReLU"  # DQN's default
+    net_arch, activation = architecture_from_sb3(path, kwargs, "a Q-network", relu)
     values = base.to_dict()
     values["policy"].update(net_arch=net_arch, activation=activation)
     inner = values["inner"]
     for key in ("gamma", "max_grad_norm", "batch_size", "gradient_steps"):
         if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
             inner[key] = data[key]
-    try:
-        return config_from_dict(values)
-    except ConfigError as error:
-        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None
+    return config_of_zip(path, values, base)
 
 
 def sb3_adaptation(

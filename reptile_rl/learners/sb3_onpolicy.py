@@ -37,16 +37,19 @@ from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import (
     A2CConfig,
     Config,
-    ConfigError,
     InnerConfig,
     PPOConfig,
-    config_from_dict,
 )
 from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
-from reptile_rl.learners.sb3_base import SB3Learner
+from reptile_rl.learners.sb3_base import (
+    SB3Learner,
+    architecture_from_sb3,
+    class_name,
+    config_of_zip,
+)
 from reptile_rl.params import Params, of_update, rate_hypergradient, subtract
 from reptile_rl.vec_env import FiniteHorizon, make_vec_env
 
@@ -353,19 +356,10 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
 
 # -- without a worker: SB3 zips and SB3's own adaptation route -------------------------------
 
-_ACTIVATION_NAMES = {
-    "torch.nn.modules.activation.Tanh": "tanh",
-    "torch.nn.modules.activation.ReLU": "relu",
-}
 _OPTIMIZER_NAMES = {"torch.optim.adam.Adam": "adam", "torch.optim.sgd.SGD": "sgd"}
 # The settings only PPO saves: SB3's data does not name the algorithm's class (both save
 # ActorCriticPolicy as policy_class), so the configuration names it and these confirm it.
 _PPO_ONLY = ("n_epochs", "batch_size", "clip_range")
-
-
-def _class_name(summary: Any) -> str:
-    """``"<class 'torch.nn.modules.activation.Tanh'>"`` -> ``"torch.nn...Tanh"``."""
-    return str(summary).removeprefix("<class '").removesuffix("'>")
 
 
 def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config:
@@ -389,13 +383,7 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
             f"the class: name it with --set inner.algorithm={other}"
         )
     kwargs = data.get("policy_kwargs") or {}
-    activation = _ACTIVATION_NAMES.get(_class_name(kwargs.get("activation_fn", "")))
-    net_arch = kwargs.get("net_arch", [64, 64])
-    if activation is None or not isinstance(net_arch, list):
-        raise CheckpointError(
-            f"{path}: an SB3 policy with activation {kwargs.get('activation_fn')!r} and net_arch "
-            f"{net_arch!r}; reptile-rl builds tanh or relu MLPs with one list of layer sizes"
-        )
+    net_arch, activation = architecture_from_sb3(path, kwargs, "an SB3 policy")
     values = base.to_dict()
     values["policy"].update(
         net_arch=net_arch,
@@ -404,9 +392,7 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
         ortho_init=bool(kwargs.get("ortho_init", True)),
     )
     inner = values["inner"]
-    inner["optimizer"] = _OPTIMIZER_NAMES.get(
-        _class_name(kwargs.get("optimizer_class", "")), "adam"
-    )
+    inner["optimizer"] = _OPTIMIZER_NAMES.get(class_name(kwargs.get("optimizer_class", "")), "adam")
     for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "n_epochs"):
         if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
             inner[key] = data[key]
@@ -414,10 +400,7 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
         inner["learning_rate"] = float(data["learning_rate"])
     if isinstance(data.get("normalize_advantage"), bool):
         inner["normalize_advantage"] = data["normalize_advantage"]
-    try:
-        return config_from_dict(values)
-    except ConfigError as error:
-        raise CheckpointError(f"{path}: its settings do not fit {base.env.id}: {error}") from None
+    return config_of_zip(path, values, base)
 
 
 def sb3_adaptation(
