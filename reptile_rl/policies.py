@@ -85,7 +85,7 @@ def export_policy(
 ) -> None:
     """Write a policy as its learner's plain SB3 zip, with its reptile-rl record inside.
 
-    ``PPO.load`` (or ``A2C.load``) opens it; reptile-rl reads it back without unpickling
+    ``PPO.load`` (``A2C.load``, ``DQN.load``) opens it; reptile-rl reads it back without unpickling
     (:mod:`reptile_rl.sb3_zip`).
 
     Args:
