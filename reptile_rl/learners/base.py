@@ -15,7 +15,7 @@ in the configuration's ``inner`` section.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,6 +118,35 @@ class Rollout:
     seconds: float
     train_stats: dict[str, float]
     success_rate: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutRequest:
+    """A rollout an adaptation asks for (see :func:`run_adaptation`).
+
+    Attributes:
+        learning_rate: Roll out, then run the training phase at this rate; ``None``: roll out
+            until every sub-env has completed an episode, without training (a measurement).
+    """
+
+    learning_rate: float | None
+
+
+Adaptation = Generator[RolloutRequest, Rollout, AdaptResult]
+"""An adaptation that asks for its rollouts: it yields requests and is sent their rollouts."""
+
+
+def run_adaptation(
+    adaptation: Adaptation, roll_out: Callable[[RolloutRequest], Rollout]
+) -> AdaptResult:
+    """Run an adaptation to its end, performing each rollout it asks for with ``roll_out``."""
+    try:
+        request = next(adaptation)
+        while True:
+            request = adaptation.send(roll_out(request))
+    except StopIteration as end:
+        result: AdaptResult = end.value
+        return result
 
 
 class Learner(Protocol):

@@ -43,7 +43,15 @@ from reptile_rl.config import (
 from reptile_rl.envs.base import Task
 from reptile_rl.families import env_horizon
 from reptile_rl.learners import sb3_hooks
-from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
+from reptile_rl.learners.base import (
+    Adaptation,
+    AdaptJob,
+    AdaptResult,
+    LearnerType,
+    Rollout,
+    RolloutRequest,
+    run_adaptation,
+)
 from reptile_rl.learners.sb3_base import (
     SB3Learner,
     architecture_from_sb3,
@@ -259,6 +267,24 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
         worker did before. The optimizer starts fresh for every task (``reset_optimizer``, the
         default) or from ``optimizer_state``, the state the outer loop carries between tasks.
         """
+        return run_adaptation(self.adaptation(theta, job, optimizer_state), self.roll_out)
+
+    def roll_out(self, request: RolloutRequest) -> Rollout:
+        """One rollout as :meth:`adaptation` asks for it, on this learner's own envs."""
+        if request.learning_rate is None:
+            return self.measure()
+        return self.update(request.learning_rate)
+
+    def adaptation(
+        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
+    ) -> Adaptation:
+        """:meth:`adapt` as a generator that asks for each of its rollouts.
+
+        It yields a :class:`RolloutRequest` whenever it needs a rollout (with its training
+        phase, or a measurement), is sent the :class:`Rollout` back, and returns the result:
+        :meth:`adapt` performs each rollout on its own, the lockstep engine
+        (:mod:`.lockstep`) performs those of several jobs together.
+        """
         self.seed(job.seed)
         if job.measure_mean_action:
             self._ensure_mean_action_env(self.inner.bootstrap_time_limit)
@@ -285,10 +311,10 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
                 rate = of_update(rates, k)
                 assert self._rate_scales is not None  # checked above
                 self._rate_scales.set(rate)
-                rollouts.append(self.update(1.0))
+                rollouts.append((yield RolloutRequest(1.0)))
                 steps.append({n: g / rate[n] for n, g in self._gradients().items()})
             else:
-                rollouts.append(self.update(self.learning_rate_of_update(k)))
+                rollouts.append((yield RolloutRequest(self.learning_rate_of_update(k))))
         if self._rate_scales is not None:
             self._rate_scales.clear()
         adapted = self.parameters()
@@ -297,7 +323,7 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
         if job.rate_gradient and rates:
             # The gradient at phi_K, on a fresh rollout that also measures the return after
             # K updates: a training phase at learning rate 0 computes it and moves nothing.
-            rollouts.append(self.update(0.0))
+            rollouts.append((yield RolloutRequest(0.0)))
             per_set = rate_hypergradient(
                 [of_update(rates, k) for k in range(job.updates)],
                 steps,
@@ -306,7 +332,7 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
             )
             rate_gradient = _sum_rate_sets(per_set, len(rates))
         elif job.measure_final:
-            rollouts.append(self.measure())
+            rollouts.append((yield RolloutRequest(None)))
         return AdaptResult(
             params=adapted,
             returns=[r.mean_return for r in rollouts],
