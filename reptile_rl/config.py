@@ -183,6 +183,13 @@ class OnPolicyBase(InnerBase):
         "(SB3's default); false treats the horizon as the end of the task, as MAML's "
         "finite-horizon setting does.",
     )
+    engine: Literal["sb3", "lockstep"] = Field(
+        "sb3",
+        description="How a worker runs its adaptations: sb3 (the reference) one after the other, "
+        "each rollout by SB3's own learn(); lockstep all of a worker's jobs together, their "
+        "envs stepped side by side and their policies evaluated in one batched forward per step "
+        "(each job's actions from a generator of its own, its training phase SB3's).",
+    )
 
     def check(self, horizon: int, prefix: str) -> None:
         """The shared rules, and a log_std rate scale only plain SGD steps follow."""

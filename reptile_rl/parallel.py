@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
+import itertools
 import logging
 import os
 import socket
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from reptile_rl.config import Config, ConfigError, InnerConfig, ParallelConfig, config_to_yaml
-from reptile_rl.learners import AdaptJob, AdaptResult, Learner, make_learner
+from reptile_rl.learners import AdaptJob, AdaptResult, Learner, adapt_all, make_learner
 from reptile_rl.params import Params
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ class LearnerSpec:
     config: Config
     oracle: bool = False
     inner: InnerConfig | None = None
+
+    @property
+    def lockstep(self) -> bool:
+        """Whether a worker adapts its jobs together (``inner.engine: lockstep``)."""
+        return getattr(self.inner or self.config.inner, "engine", "sb3") == "lockstep"
 
     @functools.cached_property
     def key(self) -> str:
@@ -57,14 +63,15 @@ class _Learners:
         return self._learners[key]
 
     def adapt(
-        self, spec: LearnerSpec, theta: Params, job: AdaptJob, optimizer_state: Params | None
-    ) -> AdaptResult:
+        self,
+        spec: LearnerSpec,
+        theta: Params | Sequence[Params],
+        jobs: Sequence[AdaptJob],
+        optimizer_state: Params | None,
+    ) -> list[AdaptResult]:
+        """Adapt ``theta`` (one, or one per job) to each job: a failed job gets its failure."""
         learner = self.get(spec)  # a failure to build the learner is a set-up error: let it raise
-        try:
-            return learner.adapt(theta, job, optimizer_state)
-        except Exception as error:  # one task's failure must not end the run
-            logger.exception("adaptation to %s failed", job.task)
-            return AdaptResult.failure(error)
+        return adapt_all(learner, _per_job(theta, len(jobs)), jobs, optimizer_state)
 
     def pid(self) -> int:
         """The worker's process id (to inspect or kill it)."""
@@ -105,6 +112,12 @@ def _per_job(theta: Params | Sequence[Params], count: int) -> list[Params]:
     return thetas
 
 
+def _shares(count: int, workers: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each worker's contiguous share of ``count`` jobs (sizes within one)."""
+    bounds = [count * worker // workers for worker in range(workers + 1)]
+    return list(itertools.pairwise(bounds))
+
+
 class SerialBackend:
     """Runs every adaptation in this process, one after the other (one torch thread)."""
 
@@ -120,12 +133,8 @@ class SerialBackend:
         jobs: Sequence[AdaptJob],
         optimizer_state: Params | None = None,
     ) -> list[AdaptResult]:
-        """Adapt in job order."""
-        thetas = _per_job(theta, len(jobs))
-        return [
-            self._learners.adapt(spec, t, job, optimizer_state)
-            for t, job in zip(thetas, jobs, strict=True)
-        ]
+        """Adapt in job order (on the lockstep engine: all together)."""
+        return self._learners.adapt(spec, theta, jobs, optimizer_state)
 
     def close(self) -> None:
         """Close the environments."""
@@ -193,34 +202,48 @@ class RayBackend:
         jobs: Sequence[AdaptJob],
         optimizer_state: Params | None = None,
     ) -> list[AdaptResult]:
-        """Spread jobs over the actors, an idle actor taking the next job."""
+        """Spread jobs over the actors, an idle actor taking the next job.
+
+        On the lockstep engine each actor takes a contiguous share of the jobs at once (sizes
+        differing by at most one) and adapts them together.
+        """
         ray = self._ray
-        if isinstance(theta, dict):
-            theta_refs = [ray.put(theta)] * len(jobs)
-        else:
-            theta_refs = [ray.put(t) for t in _per_job(theta, len(jobs))]
         spec_ref = ray.put(spec)
         state_ref = ray.put(optimizer_state)
-        pending: dict[Any, tuple[int, Any]] = {}  # result ref -> (job index, actor)
+        calls: list[tuple[range, Any]]  # (job indices, thetas: one ref or a list)
+        if spec.lockstep:
+            thetas = _per_job(theta, len(jobs))
+            shares = _shares(len(jobs), len(self.actors))
+            calls = [(range(start, stop), thetas[start:stop]) for start, stop in shares]
+        else:
+            refs = (
+                [ray.put(theta)] * len(jobs)
+                if isinstance(theta, dict)
+                else [ray.put(t) for t in _per_job(theta, len(jobs))]
+            )
+            calls = [(range(i, i + 1), refs[i]) for i in range(len(jobs))]
+        pending: dict[Any, tuple[range, Any]] = {}  # result ref -> (job indices, actor)
         results: list[AdaptResult | None] = [None] * len(jobs)
         idle = list(self.actors)
-        next_job = 0
-        while next_job < len(jobs) or pending:
-            while idle and next_job < len(jobs):
+        waiting = [call for call in calls if call[0]]
+        while waiting or pending:
+            while idle and waiting:
+                indices, thetas_arg = waiting.pop(0)
                 actor = idle.pop(0)
-                ref = actor.adapt.remote(spec_ref, theta_refs[next_job], jobs[next_job], state_ref)
-                pending[ref] = (next_job, actor)
-                next_job += 1
+                share = list(jobs[indices.start : indices.stop])
+                ref = actor.adapt.remote(spec_ref, thetas_arg, share, state_ref)
+                pending[ref] = (indices, actor)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=_HEALTH_CHECK_SECONDS)
             if not ready:
                 self._check_cluster()
                 continue
             (done,) = ready
-            index, actor = pending.pop(done)
+            indices, actor = pending.pop(done)
             try:
-                results[index] = ray.get(done)
+                for index, result in zip(indices, ray.get(done), strict=True):
+                    results[index] = result
             except ray.exceptions.RayError as error:
-                # Tasks catch their own failures (_Learners.adapt): this is Ray's, not a task's.
+                # Tasks catch their own failures (adapt_all): this is Ray's, not a task's.
                 reason = _first_line(error)
                 message = f"the Ray cluster failed: {type(error).__name__}: {reason}"
                 raise ClusterLostError(message) from error

@@ -43,6 +43,7 @@ DISCRETE = gym.spaces.Discrete(5)
         (BOX, [64, 64], torch.nn.ReLU, 10),  # ml1-reach's envs
         (DISCRETE, [100, 100], torch.nn.ReLU, 20),  # grid navigation with PPO
         (BOX, [100, 100], torch.nn.Tanh, 1),  # one env per job
+        (BOX, [16, 16], torch.nn.Tanh, 4),  # the tests' tiny configuration
     ],
 )
 def test_stacked_forward_gives_each_policys_own_bits(

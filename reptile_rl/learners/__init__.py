@@ -6,6 +6,9 @@ SB3 internals it touches in :mod:`.sb3_hooks`). Everything else in the package g
 functions below and never imports SB3's algorithms, policies or callbacks.
 """
 
+import dataclasses
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +16,16 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.learners.base import AdaptJob, AdaptResult, Learner, LearnerType, Rollout
+from reptile_rl.learners.lockstep import LockstepLearner, build_on_policy
 from reptile_rl.learners.sb3_dqn import DQN_LEARNER, DQNLearner
 from reptile_rl.learners.sb3_onpolicy import ON_POLICY, OnPolicyLearner, use_one_thread
 from reptile_rl.params import Params
 
-LEARNERS: dict[str, LearnerType] = {"ppo": ON_POLICY, "a2c": ON_POLICY, "dqn": DQN_LEARNER}
+_ON_POLICY = dataclasses.replace(ON_POLICY, build=build_on_policy)  # either engine
+LEARNERS: dict[str, LearnerType] = {"ppo": _ON_POLICY, "a2c": _ON_POLICY, "dqn": DQN_LEARNER}
 """``inner.algorithm`` -> its learner type: the one registry of inner algorithms."""
+
+logger = logging.getLogger(__name__)
 
 
 def make_learner(config: Config, oracle: bool = False, inner: InnerConfig | None = None) -> Learner:
@@ -31,6 +38,28 @@ def make_learner(config: Config, oracle: bool = False, inner: InnerConfig | None
     """
     settings = inner or config.inner
     return LEARNERS[settings.algorithm].build(config, oracle, settings)
+
+
+def adapt_all(
+    learner: Learner,
+    thetas: Sequence[Params],
+    jobs: Sequence[AdaptJob],
+    optimizer_state: Params | None = None,
+) -> list[AdaptResult]:
+    """Adapt ``thetas[i]`` to ``jobs[i]``: together on the lockstep engine, else one by one.
+
+    A job that raises gets its failure as its result; the others go on.
+    """
+    if isinstance(learner, LockstepLearner):
+        return learner.adapt_all(thetas, jobs, optimizer_state)
+    results = []
+    for theta, job in zip(thetas, jobs, strict=True):
+        try:
+            results.append(learner.adapt(theta, job, optimizer_state))
+        except Exception as error:  # one task's failure must not end the run
+            logger.exception("adaptation to %s failed", job.task)
+            results.append(AdaptResult.failure(error))
+    return results
 
 
 def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Params:
@@ -71,8 +100,10 @@ __all__ = [
     "DQNLearner",
     "Learner",
     "LearnerType",
+    "LockstepLearner",
     "OnPolicyLearner",
     "Rollout",
+    "adapt_all",
     "config_from_sb3",
     "initial_parameters",
     "make_learner",

@@ -165,7 +165,12 @@ class SB3Learner(Generic[ModelT]):
         with sb3_hooks.unchecked_distributions():
             # reset_num_timesteps=True also resets the envs: every rollout starts new episodes.
             self.model.learn(steps, callback=recorder, log_interval=None)  # type: ignore[arg-type]
-        seconds = time.perf_counter() - start
+        return self.outcome(recorder, time.perf_counter() - start, training)
+
+    def outcome(
+        self, recorder: sb3_hooks.EpisodeReturns, seconds: float, training: bool
+    ) -> Rollout:
+        """The :class:`Rollout` of the model's last ``learn``, its episodes in ``recorder``."""
         stats = sb3_hooks.training_statistics(self.model) if training else {}
         return Rollout(
             recorder.mean_return(),

@@ -20,6 +20,10 @@ stable-baselines3 2.9.2 (``OnPolicyAlgorithm``, shared by PPO and A2C) and torch
   every step, and ``model.exploration_rate``, which its first action uses; and restarting the
   count behind its target-network copies, ``model._n_calls``, for each task;
 
+the lockstep engine's rollouts, which drive ``learn``'s steps from outside (``_setup_learn``,
+``_last_obs``, ``_last_episode_starts``, ``_update_info_buffer``,
+``_update_current_progress_remaining``: the functions at the end of this module);
+
 plus a fresh optimizer per task from ``policy.optimizer_class`` / ``policy.optimizer_kwargs``
 (DQN's covers its Q-network only, as SB3 builds it), and torch's
 ``Distribution._validate_args`` switched off around rollouts.
@@ -32,12 +36,14 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import obs_as_tensor
 
 from reptile_rl.linear_baseline import linear_baseline
 from reptile_rl.params import Params, of_update
@@ -339,3 +345,97 @@ def unchecked_distributions() -> Iterator[None]:
         yield
     finally:
         torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+# -- OnPolicyAlgorithm.learn's steps, driven from outside (the lockstep engine) ---------------
+# One call of learn(n_steps * n_envs) is: begin_rollout, then per step the policy's forward,
+# env.step and record_step, then end_rollout and train_after_rollout, then finish_learning.
+# Each mirrors the lines of SB3 2.9.2's learn / _setup_learn / collect_rollouts it replaces.
+
+
+def begin_rollout(model: OnPolicyAlgorithm, steps: int, callback: BaseCallback) -> None:
+    """``learn``'s start: counters, envs reset, the callback bound; the rollout's start."""
+    model._setup_learn(steps, callback, reset_num_timesteps=True)
+    callback.on_training_start({}, {})
+    model.policy.set_training_mode(False)
+    model.rollout_buffer.reset()
+    callback.on_rollout_start()
+
+
+def last_observations(model: OnPolicyAlgorithm) -> np.ndarray:
+    """The observations the next action answers (``model._last_obs``)."""
+    observations = model._last_obs
+    assert isinstance(observations, np.ndarray)  # Box and Discrete observations
+    return observations
+
+
+def record_step(
+    model: OnPolicyAlgorithm,
+    callback: BaseCallback,
+    transition: dict[str, Any],
+) -> bool:
+    """``collect_rollouts``' work after ``env.step``: the callback, time limits, the buffer.
+
+    Args:
+        model: The model whose rollout it is.
+        callback: Its callback.
+        transition: ``actions`` (as the env's action space shapes them), ``values`` and
+            ``log_probs`` of the policy's forward, and ``new_obs``, ``rewards``, ``dones``,
+            ``infos`` of ``env.step``.
+
+    Returns:
+        ``False`` where the callback ends the rollout (nothing is recorded then).
+    """
+    assert model.env is not None
+    model.num_timesteps += model.env.num_envs
+    callback.update_locals(transition)
+    if not callback.on_step():
+        return False
+    infos, dones, rewards = transition["infos"], transition["dones"], transition["rewards"]
+    model._update_info_buffer(infos, dones)
+    actions = transition["actions"]
+    if isinstance(model.action_space, gym.spaces.Discrete):
+        actions = actions.reshape(-1, 1)
+    for index, done in enumerate(dones):
+        # SB3's bootstrap of episodes the time limit cut (its issue 633).
+        if (
+            done
+            and infos[index].get("terminal_observation") is not None
+            and infos[index].get("TimeLimit.truncated", False)
+        ):
+            terminal = model.policy.obs_to_tensor(infos[index]["terminal_observation"])[0]
+            with torch.no_grad():
+                rewards[index] += model.gamma * model.policy.predict_values(terminal)[0]
+    model.rollout_buffer.add(
+        model._last_obs,  # type: ignore[arg-type]
+        actions,
+        rewards,
+        model._last_episode_starts,  # type: ignore[arg-type]
+        transition["values"],
+        transition["log_probs"],
+    )
+    model._last_obs = transition["new_obs"]
+    model._last_episode_starts = dones
+    return True
+
+
+def end_rollout(
+    model: OnPolicyAlgorithm, callback: BaseCallback, new_obs: np.ndarray, dones: np.ndarray
+) -> None:
+    """``collect_rollouts``' end: the last values, returns and advantages, the callback."""
+    with torch.no_grad():
+        values = model.policy.predict_values(obs_as_tensor(new_obs, model.device))
+    model.rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
+    callback.update_locals({"new_obs": new_obs, "dones": dones, "values": values})
+    callback.on_rollout_end()
+
+
+def train_after_rollout(model: OnPolicyAlgorithm, steps: int) -> None:
+    """``learn``'s training phase after a complete rollout of ``steps`` env steps."""
+    model._update_current_progress_remaining(model.num_timesteps, steps)
+    model.train()
+
+
+def finish_learning(callback: BaseCallback) -> None:
+    """``learn``'s end."""
+    callback.on_training_end()

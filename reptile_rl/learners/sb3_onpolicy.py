@@ -271,9 +271,15 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
 
     def roll_out(self, request: RolloutRequest) -> Rollout:
         """One rollout as :meth:`adaptation` asks for it, on this learner's own envs."""
+        recorder, training = self.prepare(request)
+        return self._rollout(recorder, self.rollout_size, training)
+
+    def prepare(self, request: RolloutRequest) -> tuple[sb3_hooks.EpisodeReturns, bool]:
+        """Set the model up for a requested rollout: its recorder, and whether it trains."""
         if request.learning_rate is None:
-            return self.measure()
-        return self.update(request.learning_rate)
+            return self._measuring, False
+        sb3_hooks.set_learning_rate(self.model, request.learning_rate)
+        return self._training, True
 
     def adaptation(
         self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
@@ -372,12 +378,11 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
             The rollout (its mean return is the policy's *before* this update).
         """
         rate = self.inner.learning_rate if learning_rate is None else learning_rate
-        sb3_hooks.set_learning_rate(self.model, rate)
-        return self._rollout(self._training, self.rollout_size, training=True)
+        return self.roll_out(RolloutRequest(rate))
 
     def measure(self) -> Rollout:
         """Roll out the current policy until each env has finished one episode; no training."""
-        return self._rollout(self._measuring, self.rollout_size, training=False)
+        return self.roll_out(RolloutRequest(None))
 
 
 # -- without a worker: SB3 zips and SB3's own adaptation route -------------------------------

@@ -1,0 +1,288 @@
+"""The lockstep engine (``inner.engine: lockstep``): a worker's adaptations run together.
+
+A worker given several jobs keeps one :class:`~.sb3_onpolicy.OnPolicyLearner` per job (its
+SB3 model, rollout buffer and envs) and advances their adaptations side by side
+(:meth:`~.sb3_onpolicy.OnPolicyLearner.adaptation` asks for each rollout). When they ask for
+rollouts, the rollouts run in lockstep: at every step one batched forward evaluates every job's
+policy (:class:`~.stacked.StackedPolicies`), each job draws its actions from a generator of its
+own and steps its own envs, and the transitions go into each job's SB3 rollout buffer; then
+each job's training phase is SB3's own ``train()``.
+
+A job's result never depends on which other jobs share its worker: the batched forward gives
+each job its own policy's bits, its actions come from a generator seeded by the job's seed
+(drawing what SB3 draws from torch's global generator seeded so), and its training phase
+shuffles its minibatches with a NumPy stream of its own (SB3 shuffles with NumPy's global
+generator, which the job's seed seeds). With one job per worker the lockstep engine therefore
+gives the ``sb3`` engine's bits, which ``tests/test_lockstep.py`` checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.utils import obs_as_tensor
+
+from reptile_rl.config import Config, InnerConfig
+from reptile_rl.envs.base import Task
+from reptile_rl.learners import sb3_hooks
+from reptile_rl.learners.base import (
+    Adaptation,
+    AdaptJob,
+    AdaptResult,
+    Rollout,
+    RolloutRequest,
+)
+from reptile_rl.learners.sb3_onpolicy import OnPolicyLearner, on_policy_settings
+from reptile_rl.learners.stacked import StackedPolicies, sample
+from reptile_rl.params import Params
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class _Job:
+    """One job of a lockstep group: its learner, its adaptation and its own random streams."""
+
+    learner: OnPolicyLearner
+    adaptation: Adaptation
+    actions: torch.Generator
+    numpy_state: Any = None
+    request: RolloutRequest | None = None
+    result: AdaptResult | None = None
+
+    def advance(self, rollout: Rollout | None) -> None:
+        """Hand the adaptation its rollout; keep its next request, or its result."""
+        try:
+            self.request = (
+                next(self.adaptation) if rollout is None else self.adaptation.send(rollout)
+            )
+        except StopIteration as end:
+            self.request, self.result = None, end.value
+        except Exception as error:  # one task's failure must not end the others
+            self.fail(error)
+
+    def fail(self, error: Exception) -> None:
+        """End this job with ``error`` as its result."""
+        logger.exception("adaptation failed")
+        self.request, self.result = None, AdaptResult.failure(error)
+
+
+class _Rollout:
+    """One job's part of a lockstep rollout: SB3's ``learn`` for one rollout, stepped from here.
+
+    Args:
+        job: The job, with the request this rollout answers.
+    """
+
+    def __init__(self, job: _Job):
+        assert job.request is not None
+        self.job = job
+        self.learner = job.learner
+        self.model = job.learner.model
+        self.recorder, self.training = self.learner.prepare(job.request)
+        self.steps = self.learner.rollout_size
+        self.running = True
+        self.complete = False
+        self.error: Exception | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # new_obs, dones
+        sb3_hooks.begin_rollout(self.model, self.steps, self.recorder)
+
+    def observations(self) -> torch.Tensor:
+        """The observations the next actions answer, as the policy takes them."""
+        return obs_as_tensor(sb3_hooks.last_observations(self.model), self.model.device)  # type: ignore[return-value]
+
+    def step(self, distribution: Distribution, values: torch.Tensor) -> None:
+        """One step of ``collect_rollouts`` with the stacked forward's outputs for this job.
+
+        An error (the job's env raising) ends this job's rollout only.
+        """
+        try:
+            self._step(distribution, values)
+        except Exception as error:  # kept as the job's result
+            self.running, self.error = False, error
+
+    def _step(self, distribution: Distribution, values: torch.Tensor) -> None:
+        model = self.model
+        with torch.no_grad():
+            actions = sample(distribution, self.job.actions)
+            log_probs = distribution.log_prob(actions)
+        action_space = model.action_space
+        array = actions.reshape((-1, *action_space.shape)).numpy()  # type: ignore[misc]
+        clipped = array
+        if isinstance(action_space, gym.spaces.Box):
+            clipped = np.clip(array, action_space.low, action_space.high)
+        assert model.env is not None
+        new_obs, rewards, dones, infos = model.env.step(clipped)
+        transition = {
+            "actions": array,
+            "values": values,
+            "log_probs": log_probs,
+            "new_obs": new_obs,
+            "rewards": rewards,
+            "dones": dones,
+            "infos": infos,
+        }
+        if not sb3_hooks.record_step(model, self.recorder, transition):
+            self.running = False  # the callback ended it (a measurement): no training
+            return
+        self._last = (new_obs, dones)  # type: ignore[assignment]
+        if model.rollout_buffer.full:
+            self.running, self.complete = False, True
+
+    def finish(self, shared_seconds: float) -> None:
+        """End the rollout (a complete one is followed by SB3's training phase); hand it over."""
+        try:
+            if self.error is not None:
+                raise self.error
+            train_seconds = 0.0
+            if self.complete:
+                assert self._last is not None
+                sb3_hooks.end_rollout(self.model, self.recorder, *self._last)
+                start = time.perf_counter()
+                with _numpy_stream(self.job):
+                    sb3_hooks.train_after_rollout(self.model, self.steps)
+                train_seconds = time.perf_counter() - start
+            sb3_hooks.finish_learning(self.recorder)
+            rollout = self.learner.outcome(
+                self.recorder, shared_seconds + train_seconds, self.training and self.complete
+            )
+        except Exception as error:  # one task's failure must not end the others
+            self.job.fail(error)
+            return
+        self.job.advance(rollout)
+
+
+class _numpy_stream:  # noqa: N801 - used as a context manager, as a function would be
+    """Within: NumPy's global generator is the job's own stream (SB3 shuffles with it)."""
+
+    def __init__(self, job: _Job):
+        self.job = job
+
+    def __enter__(self) -> None:
+        self._outside = np.random.get_state()
+        np.random.set_state(self.job.numpy_state)
+
+    def __exit__(self, *exc: object) -> None:
+        self.job.numpy_state = np.random.get_state()
+        np.random.set_state(self._outside)
+
+
+def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
+    """Perform the rollouts the jobs ask for, stepped together, and hand each its rollout."""
+    start = time.perf_counter()
+    with sb3_hooks.unchecked_distributions():
+        rollouts = []
+        for job in jobs:
+            try:
+                rollouts.append(_Rollout(job))
+            except Exception as error:  # one task's failure must not end the others
+                job.fail(error)
+        stacked = StackedPolicies([r.model.policy for r in rollouts]) if rollouts else None
+        while running := [r for r in rollouts if r.running]:
+            assert stacked is not None
+            if len(running) < len(stacked.policies):
+                stacked = StackedPolicies([r.model.policy for r in running])
+            observations = torch.stack([r.observations() for r in running])
+            distributions, values = stacked.forward(observations)
+            for rollout, distribution, value in zip(running, distributions, values, strict=True):
+                rollout.step(distribution, value)
+        shared = (time.perf_counter() - start) / max(len(rollouts), 1)
+        for rollout in rollouts:
+            rollout.finish(shared)
+
+
+class LockstepLearner:
+    """A worker's learner that adapts all the jobs it is given together.
+
+    Implements :class:`reptile_rl.learners.Learner`, plus :meth:`adapt_all`. Everything but
+    adaptation (multi-task training, export) is the first per-job learner's.
+
+    Args:
+        config: The run configuration.
+        oracle: Observe the task (the oracle baseline's env).
+        inner: Settings to use instead of ``config.inner``.
+    """
+
+    def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
+        self.config, self.oracle, self.inner = config, oracle, inner
+        self._learners = [OnPolicyLearner(config, oracle, inner)]
+        self.n_envs = self._learners[0].n_envs
+        self.rollout_size = self._learners[0].rollout_size
+
+    def adapt(
+        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
+    ) -> AdaptResult:
+        """Adapt ``theta`` to ``job.task`` (a group of one)."""
+        return self.adapt_all([theta], [job], optimizer_state)[0]
+
+    def adapt_all(
+        self,
+        thetas: Sequence[Params],
+        jobs: Sequence[AdaptJob],
+        optimizer_state: Params | None = None,
+    ) -> list[AdaptResult]:
+        """Adapt ``thetas[i]`` to ``jobs[i]`` for every ``i``, together; results in job order.
+
+        Each result is the one the job gets alone: it depends only on its arguments.
+        """
+        while len(self._learners) < len(jobs):
+            self._learners.append(OnPolicyLearner(self.config, self.oracle, self.inner))
+        group = []
+        for learner, theta, job in zip(self._learners, thetas, jobs, strict=False):
+            member = _Job(
+                learner,
+                learner.adaptation(theta, job, optimizer_state),
+                torch.Generator().manual_seed(job.seed),
+            )
+            member.advance(None)  # its start seeds NumPy's global generator from job.seed
+            member.numpy_state = np.random.get_state()
+            group.append(member)
+        while waiting := [member for member in group if member.request is not None]:
+            lockstep_rollouts(waiting)
+        return [member.result for member in group if member.result is not None]
+
+    # -- the rest of the Learner protocol: the first learner's --------------------------------
+
+    def parameters(self) -> Params:
+        """The first learner's current parameters."""
+        return self._learners[0].parameters()
+
+    def load(self, params: Params) -> None:
+        """Load parameters into the first learner."""
+        self._learners[0].load(params)
+
+    def seed(self, seed: int) -> None:
+        """Seed the first learner."""
+        self._learners[0].seed(seed)
+
+    def train_on(self, tasks: list[Task]) -> Rollout:
+        """One step of multi-task training on the first learner (nothing to batch there)."""
+        return self._learners[0].train_on(tasks)
+
+    def export(self, params: Params, path: Path, record: dict[str, Any] | None = None) -> None:
+        """Write ``params`` as an SB3 zip (see :meth:`.sb3_base.SB3Learner.export`)."""
+        self._learners[0].export(params, path, record)
+
+    def close(self) -> None:
+        """Release every learner's envs."""
+        for learner in self._learners:
+            learner.close()
+
+
+def build_on_policy(
+    config: Config, oracle: bool = False, inner: InnerConfig | None = None
+) -> OnPolicyLearner | LockstepLearner:
+    """The on-policy learner of ``inner.engine``: SB3's own rollouts, or the lockstep engine."""
+    settings = on_policy_settings(config, inner)
+    if settings.engine == "lockstep":
+        return LockstepLearner(config, oracle, settings)
+    return OnPolicyLearner(config, oracle, settings)
