@@ -28,7 +28,7 @@ from reptile_rl.params import Params
 from reptile_rl.trainer import Trainer
 
 REFERENCES = Path(__file__).parent / "data" / "preset-references.json"
-PRESETS = ["navigation", "cheetah-vel", "cheetah-dir", "ant-dir"]
+PRESETS = ["navigation", "cheetah-vel", "cheetah-dir", "ant-dir", "grid-navigation"]
 SHORT_RUN = [
     "outer.iterations=2",
     "outer.meta_batch_size=2",
