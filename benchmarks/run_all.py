@@ -1,9 +1,9 @@
 """Run the benchmark suite and write ``benchmarks/PERFORMANCE.md``.
 
-Runs 1 (env throughput), 2 (loop overhead), 3 (Ray scaling) and 5 (learner build cost); with
-``--long`` also 4 (memory: a serial run and the 2-worker Ray soak test), before 5. Prints the
-Markdown as it goes and rewrites the output file after each section, so a partial run keeps its
-results. A benchmark that raises is reported in its section and makes the exit code 1.
+Runs 1 (env throughput), 2 (loop overhead), 3 (Ray scaling), 5 (learner build cost) and 6
+(lockstep engine); with ``--long`` also 4 (memory: a serial run and the 2-worker Ray soak test),
+before 5. Prints the Markdown as it goes and rewrites the output file after each section, so a
+partial run keeps its results. A benchmark that raises is reported in its section and makes the exit code 1.
 
 Usage: ``python -m benchmarks.run_all [--quick] [--long] [--output PATH]``.
 """
@@ -23,7 +23,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import env_throughput, learner_build_cost, loop_overhead, memory, ray_scaling
+from benchmarks import (
+    env_throughput,
+    learner_build_cost,
+    lockstep_speed,
+    loop_overhead,
+    memory,
+    ray_scaling,
+)
 from benchmarks.common import cpu_count, single_thread
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "PERFORMANCE.md"
@@ -116,6 +123,9 @@ def suite(quick: bool, long: bool) -> list[tuple[str, Callable[[], str]]]:
             ("memory (ray, 2 workers)", lambda: memory.run(quick, backend="ray", workers=2)),
         ]
     benchmarks.append(("learner_build_cost", lambda: learner_build_cost.run(quick)))
+    benchmarks.append(
+        ("lockstep_speed", lambda: lockstep_speed.run(["navigation"], 2 if quick else 7, quick))
+    )
     return benchmarks
 
 

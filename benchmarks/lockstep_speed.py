@@ -1,0 +1,165 @@
+"""Lockstep speed: a worker's share of a meta-iteration on the ``lockstep`` and ``sb3`` engines.
+
+For each preset (as ``reptile_rl.load_config(preset)`` gives it, one torch thread, serial), one
+worker adapts the whole meta-batch (``outer.meta_batch_size`` jobs of ``inner.updates``
+updates, as a meta-iteration's jobs: ``measure_final`` and, where the preset meta-learns inner
+rates, the rate hypergradient) with each engine. The two run interleaved (A B, B A, ...) from
+the same parameters and jobs, after one warm-up round; the headline is the median of the
+per-round ratios ``sb3 / lockstep``. Both engines give every job the same bits
+(``tests/test_lockstep.py``), so they do the same work.
+
+Then one lockstep round under cProfile says where its time goes, grouped: the batched policy
+forward, the envs' steps, SB3's rollout bookkeeping (buffer, callbacks, monitor), the training
+phases, and the rest.
+
+Usage: ``python -m benchmarks.lockstep_speed [--quick] [--rounds N] [--presets navigation]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import pstats
+from collections.abc import Sequence
+
+from benchmarks.common import QUICK_NOTE, Spread, interleave, ratios, single_thread, table, timed
+from reptile_rl import load_config
+from reptile_rl.config import Config
+from reptile_rl.families import family_task_type
+from reptile_rl.learners import AdaptJob, adapt_all, initial_parameters, make_learner
+from reptile_rl.learners.base import Learner
+from reptile_rl.params import Params
+from reptile_rl.reptile import initial_log_rates
+
+# Where a function's own time is counted in the profile, by its file or (torch's and NumPy's
+# built-ins) its name.
+_GROUPS = (
+    (
+        "policy forward (stacked)",
+        ("stacked.py", "torch/nn/", "torch.tanh", "torch.relu", "baddbmm", "_nn.linear", "unbind"),
+    ),
+    ("training phase (SB3 train, backward)", ("ppo/ppo.py", "a2c/a2c.py", "run_backward", "optim")),
+    ("envs' steps", ("reptile_rl/envs/", "gymnasium/", "mujoco")),
+    (
+        "action draws and log-probabilities",
+        ("distributions", "normal_", "multinomial", "'pow'", "'log'", "'sum'", "torch.empty"),
+    ),
+    (
+        "SB3 rollout bookkeeping",
+        ("stable_baselines3/", "sb3_hooks.py", "linear_baseline.py", "'clone'", "'numpy'"),
+    ),
+)
+
+
+def work(config: Config, quick: bool) -> tuple[Params, list[AdaptJob]]:
+    """One meta-iteration's jobs and the parameters they start from."""
+    theta = initial_parameters(config, seed=0)
+    rates = initial_log_rates(config, theta) if config.outer.inner_rates != "fixed" else None
+    count = 2 if quick else config.outer.meta_batch_size
+    tasks = family_task_type(config.env.id).sample(count, seed=1)
+    jobs = [
+        AdaptJob(
+            task,
+            seed=100 + index,
+            updates=config.inner.updates,
+            measure_final=True,
+            inner_log_rates=rates,
+            rate_gradient=rates is not None,
+        )
+        for index, task in enumerate(tasks)
+    ]
+    return theta, jobs
+
+
+def _group(path: str) -> str:
+    for name, markers in _GROUPS:
+        if any(marker in path for marker in markers):
+            return name
+    return "the rest (Python around them)"
+
+
+def profile(learner: Learner, theta: Params, jobs: Sequence[AdaptJob]) -> dict[str, float]:
+    """Seconds of own time per group in one round."""
+    profiler = cProfile.Profile()
+    profiler.runcall(adapt_all, learner, [theta] * len(jobs), jobs)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    totals: dict[str, float] = {}
+    for (path, _, function), (_, _, own, _, _) in stats.items():
+        group = _group(f"{path}:{function}")
+        totals[group] = totals.get(group, 0.0) + own
+    return totals
+
+
+def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
+    """Measure and return the Markdown section."""
+    single_thread()
+    rows = []
+    profiles = []
+    for preset in presets:
+        overrides = ["parallel.backend=serial", "parallel.workers=1"]
+        engines = {
+            engine: load_config(preset, [*overrides, f"inner.engine={engine}"])
+            for engine in ("sb3", "lockstep")
+        }
+        theta, jobs = work(engines["sb3"], quick)
+        learners = {engine: make_learner(config) for engine, config in engines.items()}
+        thetas = [theta] * len(jobs)
+        times = interleave(
+            {
+                engine: timed(functools.partial(adapt_all, learner, thetas, jobs))
+                for engine, learner in learners.items()
+            },
+            rounds,
+        )
+        speedup = Spread.of(ratios(times["sb3"], times["lockstep"]))
+        rows.append(
+            [
+                f"`{preset}`",
+                len(jobs),
+                f"{Spread.of(times['sb3']).median:.3f}",
+                f"{Spread.of(times['lockstep']).median:.3f}",
+                f"**{speedup.median:.2f}x** ({speedup.p25:.2f}-{speedup.p75:.2f})",
+            ]
+        )
+        totals = profile(learners["lockstep"], theta, jobs)
+        whole = sum(totals.values())
+        profiles.append(
+            f"`{preset}`, one lockstep round under cProfile ({whole:.2f} s of own time): "
+            + ", ".join(
+                f"{name} {100 * seconds / whole:.0f}%"
+                for name, seconds in sorted(totals.items(), key=lambda item: -item[1])
+            )
+            + "."
+        )
+        for learner in learners.values():
+            learner.close()
+    lines = [
+        "## 6. Lockstep engine: a worker's share of a meta-iteration",
+        "",
+        "`python -m benchmarks.lockstep_speed`: one worker adapts a meta-iteration's jobs on "
+        f"each engine, serial, one torch thread; {rounds} interleaved rounds after a warm-up, "
+        "medians (speed-up: median of the per-round ratios, quartiles in brackets).",
+        "",
+        table(["preset", "jobs", "sb3 (s)", "lockstep (s)", "sb3 / lockstep"], rows),
+        "",
+        *profiles,
+    ]
+    if quick:
+        lines += ["", QUICK_NOTE]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 jobs, 2 rounds")
+    parser.add_argument("--rounds", type=int, default=7, help="measured rounds (default 7)")
+    parser.add_argument("--presets", default="navigation", help="comma-separated presets")
+    args = parser.parse_args(argv)
+    rounds = 2 if args.quick else args.rounds
+    print(run(args.presets.split(","), rounds, args.quick))
+
+
+if __name__ == "__main__":
+    main()
