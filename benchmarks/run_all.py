@@ -3,7 +3,8 @@
 Runs 1 (env throughput), 2 (loop overhead), 3 (Ray scaling), 5 (learner build cost) and 6
 (lockstep engine); with ``--long`` also 4 (memory: a serial run and the 2-worker Ray soak test),
 before 5. Prints the Markdown as it goes and rewrites the output file after each section, so a
-partial run keeps its results. A benchmark that raises is reported in its section and makes the exit code 1.
+partial run keeps its results. A benchmark that raises is reported in its section and makes the
+exit code 1.
 
 Usage: ``python -m benchmarks.run_all [--quick] [--long] [--output PATH]``.
 """

@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from reptile_rl.learners.stacked import StackedPolicies, sample
+from reptile_rl.learners.stacked import StackedPolicies
 
 
 def _policies(
@@ -52,28 +52,29 @@ def test_stacked_forward_gives_each_policys_own_bits(
     torch.set_num_threads(1)
     policies = _policies(4, action_space, net_arch, activation)
     observations = torch.randn(4, n_envs, 5)
-    distributions, values = StackedPolicies(policies).forward(observations)
-    for policy, obs, distribution, value in zip(
-        policies, observations, distributions, values, strict=True
-    ):
+    outputs, values = StackedPolicies(policies).forward(observations)
+    for policy, obs, output, value in zip(policies, observations, outputs, values, strict=True):
         with torch.no_grad():
-            own_actions, own_values, _ = policy(obs, deterministic=True)
-        assert torch.equal(value, own_values)
-        assert torch.equal(distribution.mode().reshape(own_actions.shape), own_actions)
+            latent = policy.mlp_extractor.forward_actor(policy.extract_features(obs))
+            assert torch.equal(output, policy.action_net(latent))
+            assert torch.equal(value, policy.predict_values(obs))
 
 
 @pytest.mark.parametrize("action_space", [BOX, DISCRETE])
-def test_a_seeded_generator_draws_what_sb3_draws_from_the_seeded_global_one(
+def test_seeded_generators_draw_what_sb3_draws_from_the_seeded_global_one(
     action_space: gym.Space,
 ) -> None:
-    (policy,) = _policies(1, action_space, [16], torch.nn.Tanh)
-    observations = torch.randn(1, 20, 5)
-    (distribution,), _ = StackedPolicies([policy]).forward(observations)
-    generator = torch.Generator().manual_seed(123)
-    ours = [sample(distribution, generator) for _ in range(3)]
-    torch.manual_seed(123)
-    with torch.no_grad():
-        sb3 = [policy(observations[0])[0] for _ in range(3)]
-    for mine, theirs in zip(ours, sb3, strict=True):
-        assert torch.equal(mine.reshape(theirs.shape), theirs)
-    assert not torch.equal(ours[0], ours[1])
+    policies = _policies(3, action_space, [16], torch.nn.Tanh)
+    observations = torch.randn(3, 20, 5)
+    stacked = StackedPolicies(policies)
+    generators = [torch.Generator().manual_seed(123 + job) for job in range(3)]
+    ours = [stacked.act(observations, generators) for _ in range(3)]
+    for job, policy in enumerate(policies):
+        torch.manual_seed(123 + job)
+        for actions, values, log_probs in ours:
+            with torch.no_grad():
+                sb3_actions, sb3_values, sb3_log_probs = policy(observations[job])
+            assert torch.equal(actions[job].reshape(sb3_actions.shape), sb3_actions)
+            assert torch.equal(values[job], sb3_values)
+            assert torch.equal(log_probs[job], sb3_log_probs)
+    assert not torch.equal(ours[0][0], ours[1][0])  # the draws go on

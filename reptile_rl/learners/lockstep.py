@@ -28,7 +28,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.utils import obs_as_tensor
 
 from reptile_rl.config import Config, InnerConfig
@@ -42,7 +41,7 @@ from reptile_rl.learners.base import (
     RolloutRequest,
 )
 from reptile_rl.learners.sb3_onpolicy import OnPolicyLearner, on_policy_settings
-from reptile_rl.learners.stacked import StackedPolicies, sample
+from reptile_rl.learners.stacked import StackedPolicies
 from reptile_rl.params import Params
 
 logger = logging.getLogger(__name__)
@@ -100,30 +99,26 @@ class _Rollout:
         """The observations the next actions answer, as the policy takes them."""
         return obs_as_tensor(sb3_hooks.last_observations(self.model), self.model.device)  # type: ignore[return-value]
 
-    def step(self, distribution: Distribution, values: torch.Tensor) -> None:
-        """One step of ``collect_rollouts`` with the stacked forward's outputs for this job.
+    def step(self, actions: np.ndarray, values: torch.Tensor, log_probs: torch.Tensor) -> None:
+        """One step of ``collect_rollouts`` with this job's part of the batched forward.
 
         An error (the job's env raising) ends this job's rollout only.
         """
         try:
-            self._step(distribution, values)
+            self._step(actions, values, log_probs)
         except Exception as error:  # kept as the job's result
             self.running, self.error = False, error
 
-    def _step(self, distribution: Distribution, values: torch.Tensor) -> None:
+    def _step(self, actions: np.ndarray, values: torch.Tensor, log_probs: torch.Tensor) -> None:
         model = self.model
-        with torch.no_grad():
-            actions = sample(distribution, self.job.actions)
-            log_probs = distribution.log_prob(actions)
         action_space = model.action_space
-        array = actions.reshape((-1, *action_space.shape)).numpy()  # type: ignore[misc]
-        clipped = array
+        clipped = actions
         if isinstance(action_space, gym.spaces.Box):
-            clipped = np.clip(array, action_space.low, action_space.high)
+            clipped = np.clip(actions, action_space.low, action_space.high)
         assert model.env is not None
         new_obs, rewards, dones, infos = model.env.step(clipped)
         transition = {
-            "actions": array,
+            "actions": actions,
             "values": values,
             "log_probs": log_probs,
             "new_obs": new_obs,
@@ -192,9 +187,11 @@ def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
             if len(running) < len(stacked.policies):
                 stacked = StackedPolicies([r.model.policy for r in running])
             observations = torch.stack([r.observations() for r in running])
-            distributions, values = stacked.forward(observations)
-            for rollout, distribution, value in zip(running, distributions, values, strict=True):
-                rollout.step(distribution, value)
+            generators = [r.job.actions for r in running]
+            actions, values, log_probs = stacked.act(observations, generators)
+            arrays = actions.numpy()
+            for index, rollout in enumerate(running):
+                rollout.step(arrays[index], values[index], log_probs[index])
         shared = (time.perf_counter() - start) / max(len(rollouts), 1)
         for rollout in rollouts:
             rollout.finish(shared)

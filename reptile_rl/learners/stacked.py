@@ -17,13 +17,13 @@ once (:func:`batched_is_exact`) and a layer that is not exact is evaluated job b
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import torch
 from stable_baselines3.common.distributions import (
     CategoricalDistribution,
     DiagGaussianDistribution,
-    Distribution,
 )
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
@@ -106,28 +106,76 @@ class StackedPolicies:
         self._critic = _stack([e.value_net for e in extractors]) + _stack(
             [p.value_net for p in self.policies]
         )
+        gaussian = isinstance(first.action_dist, DiagGaussianDistribution)
+        self._log_std = (
+            torch.stack([p.log_std.detach() for p in self.policies]) if gaussian else None
+        )
 
     @torch.no_grad()
-    def forward(self, observations: torch.Tensor) -> tuple[list[Distribution], torch.Tensor]:
-        """Each job's action distribution and values for its own observations.
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each job's actor output and values for its own observations.
 
         Args:
-            observations: Shape ``(jobs, n_envs, *observation_shape)``, as each policy's
-                ``obs_to_tensor`` gives them.
+            observations: Shape ``(jobs, n_envs, *observation_shape)``, as SB3's
+                ``obs_as_tensor`` gives each job's.
 
         Returns:
-            One SB3 distribution per job (over its ``n_envs`` observations) and the values,
-            shape ``(jobs, n_envs, 1)``: the bits each policy's ``forward`` computes alone.
+            The actor's outputs (Gaussian means or categorical logits), shape ``(jobs, n_envs,
+            outputs)``, and the values, shape ``(jobs, n_envs, 1)``: the bits each policy's own
+            forward computes.
         """
         features = torch.stack(
             [_features(p, o) for p, o in zip(self.policies, observations, strict=True)]
         )
-        outputs = _run(self._actor, features)
-        values = _run(self._critic, features)
-        distributions = [
-            _distribution(policy, out) for policy, out in zip(self.policies, outputs, strict=True)
-        ]
-        return distributions, values
+        return _run(self._actor, features), _run(self._critic, features)
+
+    @torch.no_grad()
+    def act(
+        self, observations: torch.Tensor, generators: Sequence[torch.Generator]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SB3's ``policy(obs)`` for every job: actions, values and log-probabilities.
+
+        Each job's actions are drawn from its own generator with the arithmetic of torch's
+        ``Normal.rsample`` and ``Categorical.sample``, which SB3 calls on torch's global
+        generator: a generator seeded as SB3 seeds the global one draws the same actions. The
+        Gaussian's draws and log-probabilities are computed for all jobs at once (elementwise,
+        so each job's bits are its own).
+
+        Args:
+            observations: Shape ``(jobs, n_envs, *observation_shape)``.
+            generators: One per job.
+
+        Returns:
+            Actions ``(jobs, n_envs, *action_shape)``, values ``(jobs, n_envs, 1)`` and
+            log-probabilities ``(jobs, n_envs)``.
+        """
+        outputs, values = self.forward(observations)
+        if self._log_std is None:
+            draws, probabilities = [], []
+            for logits, generator in zip(outputs, generators, strict=True):
+                distribution = CategoricalDistribution(logits.shape[-1]).proba_distribution(logits)
+                drawn = torch.multinomial(
+                    distribution.distribution.probs, 1, True, generator=generator
+                ).squeeze(-1)
+                draws.append(drawn)
+                probabilities.append(distribution.log_prob(drawn))
+            return torch.stack(draws), values, torch.stack(probabilities)
+        # DiagGaussianDistribution.proba_distribution, Normal.rsample and Normal.log_prob, summed
+        # over the action's dimensions as SB3's sum_independent_dims does.
+        scale = torch.ones_like(outputs) * self._log_std.exp().unsqueeze(1)
+        noise = torch.stack(
+            [
+                torch.empty(outputs.shape[1:], dtype=outputs.dtype).normal_(generator=generator)
+                for generator in generators
+            ]
+        )
+        actions = outputs + noise * scale
+        log_probs = (
+            -((actions - outputs) ** 2) / (2 * scale**2)
+            - scale.log()
+            - math.log(math.sqrt(2 * math.pi))
+        )
+        return actions, values, log_probs.sum(dim=-1)
 
 
 def _features(policy: ActorCriticPolicy, observations: torch.Tensor) -> torch.Tensor:
@@ -136,29 +184,3 @@ def _features(policy: ActorCriticPolicy, observations: torch.Tensor) -> torch.Te
     if not isinstance(features, torch.Tensor):
         raise ValueError("the lockstep engine needs one features extractor for actor and critic")
     return features
-
-
-def _distribution(policy: ActorCriticPolicy, output: torch.Tensor) -> Distribution:
-    """SB3's action distribution of ``policy`` from its actor's output (fresh per job)."""
-    if isinstance(policy.action_dist, DiagGaussianDistribution):
-        return DiagGaussianDistribution(policy.action_dist.action_dim).proba_distribution(
-            output, policy.log_std.detach()
-        )
-    assert isinstance(policy.action_dist, CategoricalDistribution)  # checked in __init__
-    return CategoricalDistribution(policy.action_dist.action_dim).proba_distribution(output)
-
-
-def sample(distribution: Distribution, generator: torch.Generator) -> torch.Tensor:
-    """Draw actions from an SB3 distribution with a generator of the job's own.
-
-    The same arithmetic as the distribution's own ``sample()`` (torch's ``Normal.rsample`` and
-    ``Categorical.sample``), which draws from torch's global generator instead: a generator
-    seeded as SB3 seeds the global one draws the same actions.
-    """
-    if isinstance(distribution, DiagGaussianDistribution):
-        normal = distribution.distribution
-        noise = torch.empty(normal.loc.shape, dtype=normal.loc.dtype).normal_(generator=generator)
-        return normal.loc + noise * normal.scale
-    assert isinstance(distribution, CategoricalDistribution)
-    probabilities = distribution.distribution.probs
-    return torch.multinomial(probabilities, 1, True, generator=generator).squeeze(-1)
