@@ -28,7 +28,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.utils import obs_as_tensor
 
 from reptile_rl.config import Config, InnerConfig
 from reptile_rl.envs.base import Task
@@ -95,26 +94,35 @@ class _Rollout:
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # new_obs, dones
         sb3_hooks.begin_rollout(self.model, self.steps, self.recorder)
 
-    def observations(self) -> torch.Tensor:
-        """The observations the next actions answer, as the policy takes them."""
-        return obs_as_tensor(sb3_hooks.last_observations(self.model), self.model.device)  # type: ignore[return-value]
+    def observations(self) -> np.ndarray:
+        """The observations the next actions answer."""
+        return sb3_hooks.last_observations(self.model)
 
-    def step(self, actions: np.ndarray, values: torch.Tensor, log_probs: torch.Tensor) -> None:
+    def step(
+        self, actions: np.ndarray, clipped: np.ndarray, outputs: tuple[torch.Tensor, ...]
+    ) -> None:
         """One step of ``collect_rollouts`` with this job's part of the batched forward.
 
         An error (the job's env raising) ends this job's rollout only.
+
+        Args:
+            actions: The drawn actions.
+            clipped: The same clipped to a Box action space (what the env gets).
+            outputs: The values and log-probabilities.
         """
         try:
-            self._step(actions, values, log_probs)
+            self._step(actions, clipped, *outputs)
         except Exception as error:  # kept as the job's result
             self.running, self.error = False, error
 
-    def _step(self, actions: np.ndarray, values: torch.Tensor, log_probs: torch.Tensor) -> None:
+    def _step(
+        self,
+        actions: np.ndarray,
+        clipped: np.ndarray,
+        values: torch.Tensor,
+        log_probs: torch.Tensor,
+    ) -> None:
         model = self.model
-        action_space = model.action_space
-        clipped = actions
-        if isinstance(action_space, gym.spaces.Box):
-            clipped = np.clip(actions, action_space.low, action_space.high)
         assert model.env is not None
         new_obs, rewards, dones, infos = model.env.step(clipped)
         transition = {
@@ -186,12 +194,16 @@ def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
             assert stacked is not None
             if len(running) < len(stacked.policies):
                 stacked = StackedPolicies([r.model.policy for r in running])
-            observations = torch.stack([r.observations() for r in running])
+            # SB3's obs_as_tensor and its clipping to a Box, once for all jobs (elementwise).
+            observations = torch.as_tensor(np.stack([r.observations() for r in running]))
             generators = [r.job.actions for r in running]
             actions, values, log_probs = stacked.act(observations, generators)
             arrays = actions.numpy()
+            clipped = arrays
+            if isinstance(space := running[0].model.action_space, gym.spaces.Box):
+                clipped = np.clip(arrays, space.low, space.high)
             for index, rollout in enumerate(running):
-                rollout.step(arrays[index], values[index], log_probs[index])
+                rollout.step(arrays[index], clipped[index], (values[index], log_probs[index]))
         shared = (time.perf_counter() - start) / max(len(rollouts), 1)
         for rollout in rollouts:
             rollout.finish(shared)
