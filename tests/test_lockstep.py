@@ -9,9 +9,11 @@ import pytest
 from conftest import theta_on_ray, tiny_config
 
 from reptile_rl.envs.navigation import NavigationTask
-from reptile_rl.learners import AdaptJob, AdaptResult, LockstepLearner, make_learner
+from reptile_rl.evaluation import evaluate
+from reptile_rl.learners import AdaptJob, AdaptResult, LockstepLearner, lockstep, make_learner
 from reptile_rl.learners import initial_parameters as initial
-from reptile_rl.parallel import _shares
+from reptile_rl.parallel import SerialBackend, _shares
+from reptile_rl.policies import PolicyFile
 from reptile_rl.trainer import Trainer
 
 LOCKSTEP = "inner.engine=lockstep"
@@ -123,3 +125,30 @@ def test_learned_inner_rates_train_as_on_the_sb3_engine(tmp_path) -> None:
     ):
         assert mine and mine.keys() == theirs.keys()
         assert all(np.array_equal(mine[n], theirs[n]) for n in mine)
+
+
+def test_groups_larger_than_the_cap_run_in_turns_with_the_same_results(monkeypatch) -> None:
+    config = tiny_config(LOCKSTEP)
+    theta = initial(config, seed=1)
+    group = jobs(3)
+    learner = make_learner(config)
+    assert isinstance(learner, LockstepLearner)
+    whole = learner.adapt_all([theta] * 3, group)
+    monkeypatch.setattr(lockstep, "MAX_GROUP", 2)
+    in_turns = learner.adapt_all([theta] * 3, group)
+    assert all(same(a, b) for a, b in zip(in_turns, whole, strict=True))
+
+
+def test_evaluation_on_lockstep_gives_the_sb3_engines_curves() -> None:
+    config = tiny_config(LOCKSTEP, "evaluation.tasks=3", "evaluation.updates=1")
+    reference_config = tiny_config("evaluation.tasks=3", "evaluation.updates=1")
+    policy = PolicyFile(initial(config, seed=5), config, "meta")
+    backend = SerialBackend()
+    curves = evaluate(config, {"meta": policy, "random": None}, backend)
+    reference = evaluate(
+        reference_config,
+        {"meta": PolicyFile(policy.params, reference_config, "meta"), "random": None},
+        backend,
+    )
+    assert curves.returns == reference.returns
+    assert curves.mean_action_returns == reference.mean_action_returns

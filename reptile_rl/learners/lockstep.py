@@ -45,6 +45,11 @@ from reptile_rl.params import Params
 
 logger = logging.getLogger(__name__)
 
+MAX_GROUP = 16
+"""Most jobs a worker steps together: each keeps a learner with its own envs (an evaluation's
+40 tasks on one worker would hold 40 learners' MuJoCo envs at once), and a meta-batch of 16 on
+one worker is the largest the presets give it."""
+
 
 @dataclasses.dataclass
 class _Job:
@@ -243,6 +248,16 @@ class LockstepLearner:
 
         Each result is the one the job gets alone: it depends only on its arguments.
         """
+        if len(jobs) > MAX_GROUP:  # in turns: a job's result does not depend on its group
+            return [
+                result
+                for start in range(0, len(jobs), MAX_GROUP)
+                for result in self.adapt_all(
+                    thetas[start : start + MAX_GROUP],
+                    jobs[start : start + MAX_GROUP],
+                    optimizer_state,
+                )
+            ]
         while len(self._learners) < len(jobs):
             self._learners.append(OnPolicyLearner(self.config, self.oracle, self.inner))
         group = []
