@@ -15,15 +15,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.envs.base import Task, TaskFamily, TaskT
+from reptile_rl.envs.mujoco_batch import MujocoBatchVecEnv, simulate
 
 CTRL_COST_WEIGHT = 0.05
 """MAML's control cost ``0.5 * 1e-1 * sum(a^2)``; Gymnasium's default weight is 0.1."""
@@ -152,6 +154,43 @@ class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
     def _forward_reward(self, x_velocity: float) -> float:
         raise NotImplementedError
 
+    @classmethod
+    def _forward_rewards(cls, envs: Sequence[Any], x_velocity: np.ndarray) -> np.ndarray:
+        """:meth:`_forward_reward` of each env at once (the same float64 arithmetic)."""
+        raise NotImplementedError
+
+    @classmethod
+    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:
+        """The copies stepped directly on their MuJoCo data (:mod:`.mujoco_batch`)."""
+        return MujocoBatchVecEnv(lambda: cls(**kwargs), num_envs, horizon, cls._batch_step)
+
+    @classmethod
+    def _batch_step(
+        cls, envs: Sequence[Any], actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """HalfCheetah-v5's ``step`` and this family's reward, for every copy at once."""
+        before = np.array([env.data.qpos[0] for env in envs])
+        simulate(envs, actions)
+        qpos = np.stack([env.data.qpos for env in envs])
+        after = qpos[:, 0]
+        x_velocity = (after - before) / envs[0].dt
+        first = 1 if envs[0]._exclude_current_positions_from_observation else 0
+        observations = np.concatenate([qpos[:, first:], np.stack([e.data.qvel for e in envs])], 1)
+        forward = cls._forward_rewards(envs, x_velocity)
+        # control_cost's arithmetic: a Python float times the actions' dtype (float32 from SB3).
+        ctrl = envs[0]._ctrl_cost_weight * np.sum(np.square(actions), axis=1)
+        infos = [
+            {
+                "x_position": after[i],
+                "x_velocity": x_velocity[i],
+                "reward_forward": forward[i],
+                "reward_ctrl": -ctrl[i],
+                cls.task_key: getattr(env._task, cls.task_key),
+            }
+            for i, env in enumerate(envs)
+        ]
+        return observations, forward - ctrl, np.zeros(len(envs), dtype=bool), infos
+
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, Any]]:
         forward_reward = self._forward_reward(x_velocity)
         ctrl_cost = float(self.control_cost(action))  # type: ignore[no-untyped-call]
@@ -191,6 +230,12 @@ class HalfCheetahVelEnv(_HalfCheetahTaskEnv[VelocityTask]):
     def _forward_reward(self, x_velocity: float) -> float:
         return -abs(x_velocity - self._task.target_velocity)
 
+    @classmethod
+    def _forward_rewards(cls, envs: Sequence[Any], x_velocity: np.ndarray) -> np.ndarray:
+        targets = np.array([env._task.target_velocity for env in envs])
+        rewards: np.ndarray = -np.abs(x_velocity - targets)
+        return rewards
+
 
 class HalfCheetahDirEnv(_HalfCheetahTaskEnv[DirectionTask]):
     """MAML's forward/backward half-cheetah on HalfCheetah-v5 physics.
@@ -221,3 +266,8 @@ class HalfCheetahDirEnv(_HalfCheetahTaskEnv[DirectionTask]):
 
     def _forward_reward(self, x_velocity: float) -> float:
         return self._task.direction * x_velocity
+
+    @classmethod
+    def _forward_rewards(cls, envs: Sequence[Any], x_velocity: np.ndarray) -> np.ndarray:
+        rewards: np.ndarray = np.array([env._task.direction for env in envs]) * x_velocity
+        return rewards
