@@ -8,8 +8,14 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from reptile_rl.envs import (
+    ANT_DIR,
+    ANT_GOAL,
+    ANT_VEL,
     HALF_CHEETAH_DIR,
     HALF_CHEETAH_VEL,
+    AntDirectionTask,
+    AntGoalTask,
+    AntVelocityTask,
     DirectionTask,
     HalfCheetahVelEnv,
     VelocityTask,
@@ -20,6 +26,9 @@ from reptile_rl.families import family_class
 FAMILIES = {
     HALF_CHEETAH_VEL: [VelocityTask(0.3), VelocityTask(1.7), VelocityTask(0.0)],
     HALF_CHEETAH_DIR: [DirectionTask(1), DirectionTask(-1), DirectionTask(1)],
+    ANT_VEL: [AntVelocityTask(0.5), AntVelocityTask(2.5)],
+    ANT_DIR: [AntDirectionTask(1), AntDirectionTask(-1)],
+    ANT_GOAL: [AntGoalTask(1.0, -2.0), AntGoalTask(-0.5, 0.5)],
 }
 
 
@@ -31,8 +40,7 @@ def test_direct_stepping_is_gymnasiums_step_bit_for_bit(env_id: str) -> None:
     batched = family.batched_vec_env(len(tasks), horizon)
     assert isinstance(batched, MujocoBatchVecEnv)
     reference = DummyVecEnv(
-        [lambda: gym.make(env_id, max_episode_steps=horizon, disable_env_checker=True)]
-        * len(tasks)
+        [lambda: gym.make(env_id, max_episode_steps=horizon, disable_env_checker=True)] * len(tasks)
     )
     for env in (batched, reference):
         for index, task in enumerate(tasks):
@@ -43,7 +51,8 @@ def test_direct_stepping_is_gymnasiums_step_bit_for_bit(env_id: str) -> None:
     low, high = reference.action_space.low, reference.action_space.high  # type: ignore[attr-defined]
     dones_seen = 0
     for _ in range(2 * horizon + 5):
-        actions = np.clip(rng.normal(0.0, 1.0, (len(tasks), 6)).astype(np.float32), low, high)
+        shape = (len(tasks), *reference.action_space.shape)  # type: ignore[misc]
+        actions = np.clip(rng.normal(0.0, 1.0, shape).astype(np.float32), low, high)
         ours = batched.step(actions)
         theirs = reference.step(actions)
         for mine, other in zip(ours[:3], theirs[:3], strict=True):
@@ -54,7 +63,7 @@ def test_direct_stepping_is_gymnasiums_step_bit_for_bit(env_id: str) -> None:
             for key in mine:
                 assert np.array_equal(mine[key], other[key]), key
         dones_seen += int(ours[2].sum())
-    assert dones_seen == 2 * len(tasks)  # two time limits each, both compared
+    assert dones_seen >= 2 * len(tasks)  # two time limits each (or falls), all compared
     assert ours[1].std() > 0  # the rewards differ across tasks: not a trivial comparison
 
 

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.envs.base import Task, TaskFamily, TaskT
+from reptile_rl.envs.mujoco_batch import MujocoBatchVecEnv, simulate
 
 HORIZON = 200
 """Episode length of MAML's ant experiments and of PEARL's ant-goal.
@@ -207,6 +210,60 @@ class _AntTaskEnv(TaskFamily[TaskT], AntEnv):
     def _task_reward(self, x_velocity: float) -> tuple[float, dict[str, Any]]:
         """The task's term of the reward and the task's entries of ``info``."""
         raise NotImplementedError
+
+    @classmethod
+    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:
+        """The copies stepped directly on their MuJoCo data (:mod:`.mujoco_batch`)."""
+        return MujocoBatchVecEnv(lambda: cls(**kwargs), num_envs, horizon, cls._batch_step)
+
+    @staticmethod
+    def _batch_step(
+        envs: Sequence[Any], actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Ant-v5's ``step`` with this family's reward, for every copy: the same arithmetic."""
+        first = envs[0]
+        body = first._main_body
+        before = np.stack([env.data.body(body).xpos[:2] for env in envs])
+        simulate(envs, actions)
+        after = np.stack([env.data.body(body).xpos[:2] for env in envs])
+        xy_velocity = (after - before) / first.dt
+        qpos = np.stack([env.data.qpos for env in envs])
+        qvel = np.stack([env.data.qvel for env in envs])
+        low, high = first._contact_force_range
+        contact = np.clip(np.stack([env.data.cfrc_ext for env in envs]), low, high)
+        parts = [qpos[:, 2:] if first._exclude_current_positions_from_observation else qpos, qvel]
+        if first._include_cfrc_ext_in_observation:
+            parts.append(contact[:, 1:].reshape(len(envs), -1))
+        observations = np.concatenate(parts, axis=1)
+        # control_cost and contact_cost as Ant-v5 computes them, then _get_rew's sum.
+        ctrl = first._ctrl_cost_weight * np.sum(np.square(actions), axis=1)
+        contact_cost = first._contact_cost_weight * np.sum(
+            np.square(contact).reshape(len(envs), -1), axis=1
+        )
+        tasks = [env._task_reward(xy_velocity[i, 0]) for i, env in enumerate(envs)]
+        task_rewards = np.array([reward for reward, _ in tasks])
+        survive = first._survive_reward
+        rewards = task_rewards - ctrl.astype(np.float64) - contact_cost + survive
+        min_z, max_z = first._healthy_z_range
+        finite = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+        healthy = finite & (min_z <= qpos[:, 2]) & (qpos[:, 2] <= max_z)
+        terminated = ~healthy & first._terminate_when_unhealthy
+        infos = [
+            {
+                "x_position": qpos[i, 0],
+                "y_position": qpos[i, 1],
+                "distance_from_origin": np.linalg.norm(qpos[i, 0:2], ord=2),
+                "x_velocity": xy_velocity[i, 0],
+                "y_velocity": xy_velocity[i, 1],
+                "reward_forward": tasks[i][0],
+                "reward_ctrl": -float(ctrl[i]),
+                "reward_contact": -float(contact_cost[i]),
+                "reward_survive": survive,
+                **tasks[i][1],
+            }
+            for i in range(len(envs))
+        ]
+        return observations, rewards, terminated, infos
 
     def _get_rew(self, x_velocity: float, action: np.ndarray) -> tuple[float, dict[str, Any]]:
         task_reward, task_info = self._task_reward(x_velocity)
