@@ -3,10 +3,12 @@
 For each preset (as ``reptile_rl.load_config(preset)`` gives it, one torch thread, serial), one
 worker adapts the whole meta-batch (``outer.meta_batch_size`` jobs of ``inner.updates``
 updates, as a meta-iteration's jobs: ``measure_final`` and, where the preset meta-learns inner
-rates, the rate hypergradient) with each engine. The two run interleaved (A B, B A, ...) from
-the same parameters and jobs, after one warm-up round; the headline is the median of the
-per-round ratios ``sb3 / lockstep``. Both engines give every job the same bits
-(``tests/test_lockstep.py``), so they do the same work.
+rates, the rate hypergradient) with each engine, and for the MuJoCo families also with the sb3
+engine on ``gymnasium.make``'d envs in a ``DummyVecEnv`` (as before their envs were stepped
+directly). They run interleaved (A B C, B C A, ...) from the same parameters and jobs, after
+one warm-up round; the headline is the median of the per-round ratios to ``lockstep``. Every
+candidate gives every job the same bits (``tests/test_lockstep.py``,
+``tests/test_mujoco_batch.py``), so they do the same work.
 
 Then one lockstep round under cProfile says where its time goes, grouped: the batched policy
 forward, the envs' steps, SB3's rollout bookkeeping (buffer, callbacks, monitor), the training
@@ -22,11 +24,17 @@ import cProfile
 import functools
 import pstats
 from collections.abc import Sequence
+from unittest import mock
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from benchmarks.common import QUICK_NOTE, Spread, interleave, ratios, single_thread, table, timed
 from reptile_rl import load_config
 from reptile_rl.config import Config
-from reptile_rl.families import family_task_type
+from reptile_rl.families import family_class, family_task_type
 from reptile_rl.learners import AdaptJob, adapt_all, initial_parameters, make_learner
 from reptile_rl.learners.base import Learner
 from reptile_rl.params import Params
@@ -72,6 +80,38 @@ def work(config: Config, quick: bool) -> tuple[Params, list[AdaptJob]]:
     return theta, jobs
 
 
+def physics_rates(env_id: str, steps: int) -> dict[str, float]:
+    """Env steps per second of one env: Gymnasium's ``env.step``, and raw ``mj_step``.
+
+    The raw rate is the physical limit: ``mujoco.mj_step(model, data, nstep=frame_skip)`` on
+    the env's own data after setting the controls, nothing else. Both take the same random
+    actions.
+    """
+    env = gym.make(env_id, disable_env_checker=True)
+    env.reset(seed=0)
+    base = env.unwrapped
+    assert isinstance(base, MujocoEnv)
+    # Random actions as in an adaptation: a resting body simulates faster.
+    rng = np.random.default_rng(0)
+    space = env.action_space
+    assert isinstance(space, gym.spaces.Box)
+    actions = rng.uniform(space.low, space.high, (steps, *space.shape)).astype(np.float32)
+
+    def gymnasium_steps() -> None:
+        for action in actions:
+            if any(env.step(action)[2:4]):
+                env.reset()
+
+    def raw_steps() -> None:
+        for action in actions:
+            base.data.ctrl[:] = action
+            mujoco.mj_step(base.model, base.data, nstep=base.frame_skip)
+
+    times = interleave({"env.step": timed(gymnasium_steps), "mj_step": timed(raw_steps)}, 5)
+    env.close()
+    return {name: steps / Spread.of(values).median for name, values in times.items()}
+
+
 def _group(path: str) -> str:
     for name, markers in _GROUPS:
         if any(marker in path for marker in markers):
@@ -96,6 +136,7 @@ def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
     single_thread()
     rows = []
     profiles = []
+    physics: list[str] = []
     for preset in presets:
         overrides = ["parallel.backend=serial", "parallel.workers=1"]
         engines = {
@@ -104,7 +145,13 @@ def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
         }
         theta, jobs = work(engines["sb3"], quick)
         learners = {engine: make_learner(config) for engine, config in engines.items()}
+        family = family_class(engines["sb3"].env.id)
+        if issubclass(family, MujocoEnv):
+            # The sb3 engine on gymnasium.make'd envs in a DummyVecEnv: before direct stepping.
+            with mock.patch.object(family, "batched_vec_env", return_value=None):
+                learners["sb3, DummyVecEnv"] = make_learner(engines["sb3"])
         thetas = [theta] * len(jobs)
+        env_steps = sum(r.env_steps for r in adapt_all(learners["sb3"], thetas, jobs))
         times = interleave(
             {
                 engine: timed(functools.partial(adapt_all, learner, thetas, jobs))
@@ -113,15 +160,31 @@ def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
             rounds,
         )
         speedup = Spread.of(ratios(times["sb3"], times["lockstep"]))
+        before = times.get("sb3, DummyVecEnv")
+        overall = Spread.of(ratios(before, times["lockstep"])) if before else None
         rows.append(
             [
                 f"`{preset}`",
                 len(jobs),
+                f"{Spread.of(before).median:.3f}" if before else "-",
                 f"{Spread.of(times['sb3']).median:.3f}",
                 f"{Spread.of(times['lockstep']).median:.3f}",
                 f"**{speedup.median:.2f}x** ({speedup.p25:.2f}-{speedup.p75:.2f})",
+                f"**{overall.median:.2f}x** ({overall.p25:.2f}-{overall.p75:.2f})"
+                if overall
+                else "-",
             ]
         )
+        if issubclass(family, MujocoEnv):
+            rates = physics_rates(engines["sb3"].env.id, 200 if quick else 2000)
+            rate = env_steps / Spread.of(times["lockstep"]).median
+            gym_rate, raw_rate = rates["env.step"], rates["mj_step"]
+            physics.append(
+                f"`{preset}`: the lockstep engine adapts at {rate:,.0f} env steps/s on one core, "
+                f"**{rate / gym_rate:.2f}** of the family's own `env.step` ({gym_rate:,.0f}/s) "
+                f"and {rate / raw_rate:.2f} of raw `mj_step` with its frame skip "
+                f"({raw_rate:,.0f}/s, the physical limit), measured in the same run."
+            )
         totals = profile(learners["lockstep"], theta, jobs)
         whole = sum(totals.values())
         profiles.append(
@@ -141,7 +204,24 @@ def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
         f"each engine, serial, one torch thread; {rounds} interleaved rounds after a warm-up, "
         "medians (speed-up: median of the per-round ratios, quartiles in brackets).",
         "",
-        table(["preset", "jobs", "sb3 (s)", "lockstep (s)", "sb3 / lockstep"], rows),
+        table(
+            [
+                "preset",
+                "jobs",
+                "sb3, DummyVecEnv (s)",
+                "sb3 (s)",
+                "lockstep (s)",
+                "sb3 / lockstep",
+                "sb3, DummyVecEnv / lockstep",
+            ],
+            rows,
+        ),
+        "",
+        "`sb3, DummyVecEnv`: the sb3 engine on `gymnasium.make`'d envs in SB3's `DummyVecEnv`, "
+        "as both engines stepped the MuJoCo families before their envs were stepped directly "
+        "(`reptile_rl/envs/mujoco_batch.py`); navigation has always had its batched env.",
+        "",
+        *physics,
         "",
         *profiles,
     ]
