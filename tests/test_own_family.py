@@ -76,3 +76,12 @@ def test_a_user_family_trains_alike_on_ray(family_dir, tmp_path):
     distributed = theta_on_ray(config, tmp_path / "ray")
     for name, value in serial.theta.items():
         np.testing.assert_array_equal(distributed[name], value)
+
+
+def test_a_user_family_without_a_batched_form_trains_alike_on_lockstep(family_dir, tmp_path):
+    config = tiny_config(f"env.id={ENV_ID}")
+    reference = Trainer(config, tmp_path / "sb3").learn()
+    lockstep = Trainer(tiny_config(f"env.id={ENV_ID}", "inner.engine=lockstep"), tmp_path / "ls")
+    theta = lockstep.learn().theta
+    for name, value in reference.theta.items():
+        np.testing.assert_array_equal(theta[name], value)
