@@ -34,6 +34,17 @@ TINY = [
     "evaluation.inner={}",
 ]
 
+# Plain gradient steps, as the presets take them: the only steps whose rate can be learned.
+PLAIN = [
+    "inner.optimizer=sgd",
+    "inner.n_epochs=1",
+    "inner.batch_size=null",
+    "inner.learning_rate=0.05",
+    "inner.max_grad_norm=1000.0",
+    "inner.advantage_baseline=linear",
+    "outer.exclude=[]",
+]
+
 
 def mean_action_navigation_return(params, goal, activation="tanh") -> float:
     """One Navigation2D episode from the origin, acting on the policy's mean, by hand.

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import PLAIN, tiny_config
 
 from reptile_rl.adaptation import adapt
 from reptile_rl.config import ConfigError
@@ -13,16 +13,6 @@ from reptile_rl.reptile import initial_log_rates
 from reptile_rl.trainer import Trainer
 
 TASK = NavigationTask(0.3, -0.2)
-# Plain gradient steps, as the presets take them: the only steps whose rate can be learned.
-PLAIN = [
-    "inner.optimizer=sgd",
-    "inner.n_epochs=1",
-    "inner.batch_size=null",
-    "inner.learning_rate=0.05",
-    "inner.max_grad_norm=1000.0",
-    "inner.advantage_baseline=linear",
-    "outer.exclude=[]",
-]
 
 
 def learned(*extra: str):

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import theta_on_ray, tiny_config
+from conftest import PLAIN, theta_on_ray, tiny_config
 
 from reptile_rl.envs.navigation import NavigationTask
 from reptile_rl.evaluation import evaluate
@@ -106,17 +106,7 @@ def test_meta_training_on_lockstep_is_the_same_serial_and_on_ray(tmp_path) -> No
 
 def test_learned_inner_rates_train_as_on_the_sb3_engine(tmp_path) -> None:
     # Meta-SGD's rates and their hypergradient (navigation's preset inner loop, shrunk).
-    learned = [
-        "inner.optimizer=sgd",
-        "inner.n_epochs=1",
-        "inner.batch_size=null",
-        "inner.learning_rate=0.05",
-        "inner.max_grad_norm=1000.0",
-        "inner.advantage_baseline=linear",
-        "outer.exclude=[]",
-        "outer.inner_rates=tensor",
-        "outer.inner_rates_per_update=true",
-    ]
+    learned = [*PLAIN, "outer.inner_rates=tensor", "outer.inner_rates_per_update=true"]
     lockstep = Trainer(tiny_config(*learned, LOCKSTEP), tmp_path / "lockstep").learn()
     reference = Trainer(tiny_config(*learned), tmp_path / "sb3").learn()
     for mine, theirs in (

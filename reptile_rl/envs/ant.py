@@ -34,10 +34,9 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
-from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.envs.base import Task, TaskFamily, TaskT
-from reptile_rl.envs.mujoco_batch import MujocoBatchVecEnv, simulate
+from reptile_rl.envs.mujoco_batch import DirectStepping, simulate
 
 HORIZON = 200
 """Episode length of MAML's ant experiments and of PEARL's ant-goal.
@@ -189,7 +188,7 @@ _MAML_ANT_DOC = """
 """
 
 
-class _AntTaskEnv(TaskFamily[TaskT], AntEnv):
+class _AntTaskEnv(DirectStepping, TaskFamily[TaskT], AntEnv):
     """Ant-v5 whose reward depends on the current task (MAML's cost terms)."""
 
     horizon = HORIZON
@@ -210,11 +209,6 @@ class _AntTaskEnv(TaskFamily[TaskT], AntEnv):
     def _task_reward(self, x_velocity: float) -> tuple[float, dict[str, Any]]:
         """The task's term of the reward and the task's entries of ``info``."""
         raise NotImplementedError
-
-    @classmethod
-    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:
-        """The copies stepped directly on their MuJoCo data (:mod:`.mujoco_batch`)."""
-        return MujocoBatchVecEnv(lambda: cls(**kwargs), num_envs, horizon, cls._batch_step)
 
     @staticmethod
     def _batch_step(

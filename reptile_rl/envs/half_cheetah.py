@@ -22,10 +22,9 @@ import mujoco
 import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
-from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl.envs.base import Task, TaskFamily, TaskT
-from reptile_rl.envs.mujoco_batch import MujocoBatchVecEnv, simulate
+from reptile_rl.envs.mujoco_batch import DirectStepping, simulate
 
 CTRL_COST_WEIGHT = 0.05
 """MAML's control cost ``0.5 * 1e-1 * sum(a^2)``; Gymnasium's default weight is 0.1."""
@@ -136,7 +135,7 @@ def _quiet_settotalmass_deprecation() -> Iterator[None]:
         mujoco.set_mju_user_warning(previous)
 
 
-class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
+class _HalfCheetahTaskEnv(DirectStepping, TaskFamily[TaskT], HalfCheetahEnv):
     """HalfCheetah-v5 whose forward reward depends on the current task."""
 
     task_key: str
@@ -158,11 +157,6 @@ class _HalfCheetahTaskEnv(TaskFamily[TaskT], HalfCheetahEnv):
     def _forward_rewards(cls, envs: Sequence[Any], x_velocity: np.ndarray) -> np.ndarray:
         """:meth:`_forward_reward` of each env at once (the same float64 arithmetic)."""
         raise NotImplementedError
-
-    @classmethod
-    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> VecEnv | None:
-        """The copies stepped directly on their MuJoCo data (:mod:`.mujoco_batch`)."""
-        return MujocoBatchVecEnv(lambda: cls(**kwargs), num_envs, horizon, cls._batch_step)
 
     @classmethod
     def _batch_step(

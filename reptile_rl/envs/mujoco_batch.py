@@ -92,3 +92,22 @@ class MujocoBatchVecEnv(DummyVecEnv):
             dones,
             infos,
         )
+
+
+class DirectStepping:
+    """Mixin of a MuJoCo task family whose copies step directly: its ``batched_vec_env``.
+
+    The family provides ``_batch_step`` (a :class:`BatchStep`) and is built by ``cls(**kwargs)``.
+    """
+
+    _batch_step: BatchStep
+
+    @classmethod
+    def batched_vec_env(cls, num_envs: int, horizon: int, **kwargs: Any) -> MujocoBatchVecEnv:
+        """The copies stepped directly on their MuJoCo data."""
+        return MujocoBatchVecEnv(
+            lambda: cls(**kwargs),  # type: ignore[arg-type,return-value]
+            num_envs,
+            horizon,
+            cls._batch_step,
+        )
