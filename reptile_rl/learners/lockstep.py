@@ -18,10 +18,11 @@ gives the ``sb3`` engine's bits, which ``tests/test_lockstep.py`` checks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,19 +170,16 @@ class _Rollout:
         self.job.advance(rollout)
 
 
-class _numpy_stream:  # noqa: N801 - used as a context manager, as a function would be
+@contextlib.contextmanager
+def _numpy_stream(job: _Job) -> Iterator[None]:
     """Within: NumPy's global generator is the job's own stream (SB3 shuffles with it)."""
-
-    def __init__(self, job: _Job):
-        self.job = job
-
-    def __enter__(self) -> None:
-        self._outside = np.random.get_state()
-        np.random.set_state(self.job.numpy_state)
-
-    def __exit__(self, *exc: object) -> None:
-        self.job.numpy_state = np.random.get_state()
-        np.random.set_state(self._outside)
+    outside = np.random.get_state()
+    np.random.set_state(job.numpy_state)
+    try:
+        yield
+    finally:
+        job.numpy_state = np.random.get_state()
+        np.random.set_state(outside)
 
 
 def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
