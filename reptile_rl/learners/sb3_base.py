@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from reptile_rl import sb3_zip
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import Config, ConfigError, config_from_dict
+from reptile_rl.config import Config, ConfigError, InnerBase, config_from_dict
 from reptile_rl.envs.base import Task
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import Rollout
@@ -80,11 +80,15 @@ def config_of_zip(path: Path, values: Mapping[str, Any], base: Config) -> Config
 class SB3Learner(Generic[ModelT]):
     """One SB3 model and its envs, reused for every task of a worker.
 
+    The algorithm's learner sets ``inner``, its settings, before calling this constructor.
+
     Args:
         config: The run configuration.
         oracle: Observe the task (the oracle baseline's env).
         model: The SB3 model built for them.
     """
+
+    inner: InnerBase
 
     def __init__(self, config: Config, oracle: bool, model: ModelT):
         self.config = config
@@ -119,10 +123,13 @@ class SB3Learner(Generic[ModelT]):
             for index, task in enumerate(tasks):
                 env.env_method("set_task", task, indices=index)
 
-    @staticmethod
-    def _of_update(rates: list[float], default: float, index: int) -> float:
-        """The rate of update ``index`` (from 0): ``rates``' (the last repeating) or ``default``."""
-        return of_update(rates, index) if rates else default
+    def learning_rate_of_update(self, index: int) -> float:
+        """The learning rate of an adaptation's update number ``index`` (from 0).
+
+        ``inner.update_learning_rates``' (the last repeating), or ``inner.learning_rate``.
+        """
+        rates = self.inner.update_learning_rates
+        return of_update(rates, index) if rates else self.inner.learning_rate
 
     def _ensure_mean_action_env(self, bootstrap_time_limit: bool = True) -> None:
         """Build the envs of the mean-action episodes, once (on their own, see below)."""

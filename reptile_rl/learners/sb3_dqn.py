@@ -154,6 +154,8 @@ class DQNLearner(SB3Learner[DQN]):
         inner: Settings to use instead of ``config.inner`` (e.g. evaluation settings).
     """
 
+    inner: DQNConfig
+
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
         use_one_thread()
         self.inner = dqn_settings(config, inner)
@@ -220,10 +222,6 @@ class DQNLearner(SB3Learner[DQN]):
             last_step=None if before_last is None else subtract(adapted, before_last),
             mean_action_returns=mean_action,
         )
-
-    def learning_rate_of_update(self, index: int) -> float:
-        """The learning rate of an adaptation's update number ``index`` (from 0)."""
-        return self._of_update(self.inner.update_learning_rates, self.inner.learning_rate, index)
 
     def update(self, learning_rate: float | None = None, index: int = 0) -> Rollout:
         """One update: ``n_envs`` new episodes into the buffer, then the gradient steps.

@@ -221,6 +221,8 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
         inner: Settings to use instead of ``config.inner`` (e.g. evaluation settings).
     """
 
+    inner: PPOConfig | A2CConfig
+
     def __init__(self, config: Config, oracle: bool = False, inner: InnerConfig | None = None):
         use_one_thread()
         self.inner = on_policy_settings(config, inner)
@@ -363,10 +365,6 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
             else p.grad.detach().cpu().numpy().copy()
             for name, p in self.model.policy.named_parameters()
         }
-
-    def learning_rate_of_update(self, index: int) -> float:
-        """The learning rate of an adaptation's update number ``index`` (from 0)."""
-        return self._of_update(self.inner.update_learning_rates, self.inner.learning_rate, index)
 
     def update(self, learning_rate: float | None = None) -> Rollout:
         """One update from the current parameters: a rollout, then the training phase.
