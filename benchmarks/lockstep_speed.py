@@ -14,7 +14,13 @@ Then one lockstep round under cProfile says where its time goes, grouped: the ba
 forward, the envs' steps, SB3's rollout bookkeeping (buffer, callbacks, monitor), the training
 phases, and the rest.
 
-Usage: ``python -m benchmarks.lockstep_speed [--quick] [--rounds N] [--presets navigation]``.
+With ``--evaluate PRESETS``, the same for an evaluation: the preset's shipped meta-policy
+adapted to ``--tasks`` held-out tasks (``reptile-rl evaluate PRESET --inits meta`` on one worker)
+on each engine, interleaved, with the share of the lockstep evaluation's time spent inside
+``mujoco.mj_step`` (the physics: what no engine can batch away on one core).
+
+Usage: ``python -m benchmarks.lockstep_speed [--quick] [--rounds N] [--presets navigation]
+[--evaluate ant-dir] [--tasks 8]``.
 """
 
 from __future__ import annotations
@@ -34,11 +40,14 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from benchmarks.common import QUICK_NOTE, Spread, interleave, ratios, single_thread, table, timed
 from reptile_rl import load_config
 from reptile_rl.config import Config
+from reptile_rl.evaluation import evaluate
 from reptile_rl.families import family_class, family_task_type
 from reptile_rl.learners import AdaptJob, adapt_all, initial_parameters, make_learner
 from reptile_rl.learners.base import Learner
+from reptile_rl.parallel import SerialBackend
 from reptile_rl.params import Params
 from reptile_rl.reptile import initial_log_rates
+from reptile_rl.sources import resolve_evaluation
 
 # Where a function's own time is counted in the profile, by its file or (torch's and NumPy's
 # built-ins) its name.
@@ -131,7 +140,44 @@ def profile(learner: Learner, theta: Params, jobs: Sequence[AdaptJob]) -> dict[s
     return totals
 
 
-def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
+def evaluation_row(preset: str, tasks: int, rounds: int) -> list[object]:
+    """One row: a serial evaluation of the shipped meta-policy on each engine, and the physics."""
+    evaluations = {}
+    for engine in ("sb3", "lockstep"):
+        overrides = [
+            "parallel.backend=serial",
+            "parallel.workers=1",
+            f"inner.engine={engine}",
+            f"evaluation.tasks={tasks}",
+        ]
+        plan = resolve_evaluation(preset, "meta", None, None, overrides)
+        evaluations[engine] = functools.partial(
+            evaluate, plan.config, plan.policies, SerialBackend()
+        )
+    times = interleave({engine: timed(work) for engine, work in evaluations.items()}, rounds)
+    speedup = Spread.of(ratios(times["sb3"], times["lockstep"]))
+    profiler = cProfile.Profile()
+    profiler.runcall(evaluations["lockstep"])
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    whole = sum(own for (_, _, own, _, _) in stats.values())
+    physics = sum(own for (_, _, name), (_, _, own, _, _) in stats.items() if "mj_step" in name)
+    return [
+        f"`{preset}`",
+        tasks,
+        f"{Spread.of(times['sb3']).median:.1f}",
+        f"{Spread.of(times['lockstep']).median:.1f}",
+        f"**{speedup.median:.2f}x** ({speedup.p25:.2f}-{speedup.p75:.2f})",
+        f"{100 * physics / whole:.0f}%",
+    ]
+
+
+def run(
+    presets: Sequence[str],
+    rounds: int,
+    quick: bool,
+    evaluations: Sequence[str] = (),
+    tasks: int = 8,
+) -> str:
     """Measure and return the Markdown section."""
     single_thread()
     rows = []
@@ -225,6 +271,25 @@ def run(presets: Sequence[str], rounds: int, quick: bool) -> str:
         "",
         *profiles,
     ]
+    if evaluations:
+        rows = [evaluation_row(p, 2 if quick else tasks, rounds) for p in evaluations]
+        lines += [
+            "",
+            "An evaluation (`reptile-rl evaluate PRESET --inits meta`, the shipped meta-policy, "
+            "one worker, the same interleaved rounds):",
+            "",
+            table(
+                [
+                    "preset",
+                    "tasks",
+                    "sb3 (s)",
+                    "lockstep (s)",
+                    "sb3 / lockstep",
+                    "`mj_step` share (lockstep, cProfile)",
+                ],
+                rows,
+            ),
+        ]
     if quick:
         lines += ["", QUICK_NOTE]
     return "\n".join(lines) + "\n"
@@ -236,9 +301,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 jobs, 2 rounds")
     parser.add_argument("--rounds", type=int, default=7, help="measured rounds (default 7)")
     parser.add_argument("--presets", default="navigation", help="comma-separated presets")
+    parser.add_argument("--evaluate", default="", help="presets whose evaluation is timed too")
+    parser.add_argument("--tasks", type=int, default=8, help="tasks of a timed evaluation")
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
-    print(run(args.presets.split(","), rounds, args.quick))
+    evaluations = [p for p in args.evaluate.split(",") if p]
+    presets = [p for p in args.presets.split(",") if p]
+    print(run(presets, rounds, args.quick, evaluations, args.tasks))
 
 
 if __name__ == "__main__":

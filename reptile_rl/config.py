@@ -184,11 +184,12 @@ class OnPolicyBase(InnerBase):
         "finite-horizon setting does.",
     )
     engine: Literal["sb3", "lockstep"] = Field(
-        "sb3",
-        description="How a worker runs its adaptations: sb3 (the reference) one after the other, "
-        "each rollout by SB3's own learn(); lockstep all of a worker's jobs together, their "
-        "envs stepped side by side and their policies evaluated in one batched forward per step "
-        "(each job's actions from a generator of its own, its training phase SB3's).",
+        "lockstep",
+        description="How a worker runs its adaptations: lockstep (the default) all of a "
+        "worker's jobs together, their envs stepped side by side and their policies evaluated in "
+        "one batched forward per step (each job's actions from a generator of its own, its "
+        "training phase SB3's); sb3 (the reference) one after the other, each rollout by SB3's "
+        "own learn(). Both give every job the same bits.",
     )
 
     def check(self, horizon: int, prefix: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -32,6 +33,7 @@ def student_t_cdf(t: float, dof: float) -> float:
     return 0.5 + half if t >= 0 else 0.5 - half
 
 
+@functools.cache  # a report asks for the same few quantiles many times; each costs 0.1 s
 def student_t_quantile(probability: float, dof: float) -> float:
     """Inverse CDF of Student's t, by bisection on :func:`student_t_cdf` (error < 1e-7)."""
     if not 0 < probability < 1:

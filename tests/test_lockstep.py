@@ -17,6 +17,7 @@ from reptile_rl.policies import PolicyFile
 from reptile_rl.trainer import Trainer
 
 LOCKSTEP = "inner.engine=lockstep"
+SB3 = "inner.engine=sb3"  # the reference
 
 
 def same(a: AdaptResult, b: AdaptResult) -> bool:
@@ -51,7 +52,7 @@ def test_one_job_alone_gives_the_sb3_engines_bits(overrides: list[str]) -> None:
     config = tiny_config(*overrides)
     theta = initial(config, seed=3)
     (job,) = jobs(1, measure_final=True, measure_mean_action=True)
-    reference = make_learner(config).adapt(theta, job)
+    reference = make_learner(tiny_config(*overrides, SB3)).adapt(theta, job)
     lockstep = make_learner(tiny_config(*overrides, LOCKSTEP))
     assert isinstance(lockstep, LockstepLearner)
     assert same(lockstep.adapt(theta, job), reference)
@@ -100,7 +101,7 @@ def test_meta_training_on_lockstep_is_the_same_serial_and_on_ray(tmp_path) -> No
     assert serial.theta.keys() == on_ray.keys()
     assert all(np.array_equal(serial.theta[n], on_ray[n]) for n in serial.theta)
     # And the same as the sb3 engine: one worker's group gives each job its own bits.
-    reference = Trainer(tiny_config("outer.meta_batch_size=3"), tmp_path / "sb3").learn()
+    reference = Trainer(tiny_config("outer.meta_batch_size=3", SB3), tmp_path / "sb3").learn()
     assert all(np.array_equal(serial.theta[n], reference.theta[n]) for n in serial.theta)
 
 
@@ -108,7 +109,7 @@ def test_learned_inner_rates_train_as_on_the_sb3_engine(tmp_path) -> None:
     # Meta-SGD's rates and their hypergradient (navigation's preset inner loop, shrunk).
     learned = [*PLAIN, "outer.inner_rates=tensor", "outer.inner_rates_per_update=true"]
     lockstep = Trainer(tiny_config(*learned, LOCKSTEP), tmp_path / "lockstep").learn()
-    reference = Trainer(tiny_config(*learned), tmp_path / "sb3").learn()
+    reference = Trainer(tiny_config(*learned, SB3), tmp_path / "sb3").learn()
     for mine, theirs in (
         (lockstep.theta, reference.theta),
         (lockstep.state.log_rates, reference.state.log_rates),
@@ -131,7 +132,7 @@ def test_groups_larger_than_the_cap_run_in_turns_with_the_same_results(monkeypat
 
 def test_evaluation_on_lockstep_gives_the_sb3_engines_curves() -> None:
     config = tiny_config(LOCKSTEP, "evaluation.tasks=3", "evaluation.updates=1")
-    reference_config = tiny_config("evaluation.tasks=3", "evaluation.updates=1")
+    reference_config = tiny_config(SB3, "evaluation.tasks=3", "evaluation.updates=1")
     policy = PolicyFile(initial(config, seed=5), config, "meta")
     backend = SerialBackend()
     curves = evaluate(config, {"meta": policy, "random": None}, backend)

@@ -56,9 +56,9 @@ def sha256(params: Params) -> str:
     return digest.hexdigest()
 
 
-def short_run(preset: str, folder: Path) -> dict[str, Any]:
-    """The signature of the preset's short run, trained in ``folder``."""
-    Trainer(load_config(preset, SHORT_RUN, seed=SEED), folder).learn()
+def short_run(preset: str, folder: Path, *overrides: str) -> dict[str, Any]:
+    """The signature of the preset's short run (with ``overrides``), trained in ``folder``."""
+    Trainer(load_config(preset, [*SHORT_RUN, *overrides], seed=SEED), folder).learn()
     policy, _ = checkpoint.load(folder / "meta_policy.safetensors")
     # What is meta-learned: theta and, where the preset learns them, the inner rates.
     start, final = (
@@ -93,14 +93,14 @@ def test_every_preset_resolves_as_before(preset):
     assert load_config(preset).to_dict() == references()["presets"][preset]["config"]
 
 
-@pytest.mark.parametrize("preset", PRESETS)
-def test_a_short_run_of_every_preset_learns_as_before(preset, tmp_path):
+def learns_as_before(preset: str, folder: Path, *overrides: str) -> None:
+    """The short run gives its reference: the same bits here, within tolerance elsewhere."""
     expected = references()["presets"][preset]["run"]
     recorded = references()["environment"]["packages"]["mujoco"]
     here = environment.describe()["packages"]["mujoco"]
     if preset in SAME_PHYSICS_ONLY and recorded != here:
         pytest.skip(f"{preset}'s reference was simulated by MuJoCo {recorded}, here {here}")
-    got = short_run(preset, tmp_path / "run")
+    got = short_run(preset, folder, *overrides)
     if same_environment():
         assert got["sha256"] == expected["sha256"]  # bit for bit
     assert got["moves"].keys() == expected["moves"].keys()
@@ -108,6 +108,18 @@ def test_a_short_run_of_every_preset_learns_as_before(preset, tmp_path):
         assert got["moves"][name] == pytest.approx(move, rel=MOVE_TOLERANCE, abs=1e-7), name
     for row, expected_row in zip(got["returns"], expected["returns"], strict=True):
         assert row == pytest.approx(expected_row, rel=RETURN_TOLERANCE)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_short_run_of_every_preset_learns_as_before(preset, tmp_path):
+    learns_as_before(preset, tmp_path / "run")
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "grid-navigation"])  # DQN: one
+def test_the_sb3_engine_gives_every_on_policy_preset_the_same_bits(preset, tmp_path):
+    # The short run's meta-batch of 2 on one worker is one lockstep group on the default engine
+    # (one batched forward for both jobs); the sb3 engine adapts them one after the other.
+    learns_as_before(preset, tmp_path / "run", "inner.engine=sb3")
 
 
 def write_references(folder: Path) -> None:

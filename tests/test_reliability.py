@@ -284,6 +284,11 @@ def test_write_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch, caps
     assert record["state"]["iteration"] == 3
 
 
+# The sb3 engine's learner adapts job by job through OnPolicyLearner.adapt, which these tests
+# patch; the lockstep engine isolates a failing job itself (tests/test_lockstep.py).
+SB3 = "inner.engine=sb3"
+
+
 def failing_adapt(fail, batch_size=6, real=OnPolicyLearner.adapt):
     """An OnPolicyLearner.adapt that misbehaves for the task indices in ``fail`` of every batch.
 
@@ -306,7 +311,7 @@ def failing_adapt(fail, batch_size=6, real=OnPolicyLearner.adapt):
 
 
 def test_failed_and_non_finite_tasks_are_dropped(tmp_path, monkeypatch, caplog):
-    config = tiny_config("outer.meta_batch_size=6", "outer.iterations=2")
+    config = tiny_config(SB3, "outer.meta_batch_size=6", "outer.iterations=2")
     monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({0: "nan"}))
     with caplog.at_level(logging.WARNING):
         reptile = Trainer(config, tmp_path / "run").learn()
@@ -320,21 +325,21 @@ def test_failed_and_non_finite_tasks_are_dropped(tmp_path, monkeypatch, caplog):
 def test_a_task_that_raises_is_dropped_with_its_error(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({1: "raise"}))
     with caplog.at_level(logging.WARNING):
-        Trainer(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
+        Trainer(tiny_config(SB3, "outer.meta_batch_size=6"), tmp_path / "run").learn()
     assert any("simulated simulator crash" in r.getMessage() for r in caplog.records)
 
 
 def test_a_mostly_failing_batch_stops_the_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(OnPolicyLearner, "adapt", failing_adapt({0: "raise", 1: "nan", 2: "raise"}))
     with pytest.raises(TrainingError, match="adaptations failed"):
-        Trainer(tiny_config("outer.meta_batch_size=6"), tmp_path / "run").learn()
+        Trainer(tiny_config(SB3, "outer.meta_batch_size=6"), tmp_path / "run").learn()
     args = [
         "train",
         "navigation",
         "--out",
         str(tmp_path / "cli"),
         "--no-progress",
-        *set_args([*TINY, "outer.meta_batch_size=6"]),
+        *set_args([*TINY, SB3, "outer.meta_batch_size=6"]),
     ]
     assert main(args) == 1
     assert "stopping instead of training on garbage" in capsys.readouterr().err

@@ -184,7 +184,9 @@ def evaluate_with_cli(env_id: str, folder) -> tuple[list[dict[str, str]], dict, 
     save_policy(policy, PolicyFile(initial_parameters(config, 0), config, "meta"))
     out = folder / "eval"
     EPISODES.clear()
-    assert main(["evaluate", str(policy), *EVAL, "--out", str(out)]) == 0
+    # The sb3 engine, job after job, so that the logged episodes come in jobs' order.
+    args = [*EVAL, "--set", "inner.engine=sb3", "--out", str(out)]
+    assert main(["evaluate", str(policy), *args]) == 0
     with (out / "adaptation.csv").open() as file:
         rows = list(csv.DictReader(file))
     summary = json.loads((out / "adaptation.json").read_text())

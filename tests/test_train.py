@@ -153,9 +153,9 @@ DQN_CARRYING_ITS_OPTIMIZER = [
         [],
         ["outer.optimizer=adam", "inner.reset_optimizer=false", "outer.exclude=[log_std]"],
         DQN_CARRYING_ITS_OPTIMIZER,
-        ["inner.engine=lockstep", "inner.reset_optimizer=false"],
+        ["inner.engine=sb3", "inner.reset_optimizer=false"],
     ],
-    ids=["ppo", "ppo-adam-carried", "dqn-carried", "ppo-lockstep-carried"],
+    ids=["ppo", "ppo-adam-carried", "dqn-carried", "ppo-sb3-carried"],
 )
 @pytest.mark.parametrize("crash_in", ["meta_step", "save_checkpoint"])
 def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):
