@@ -20,7 +20,7 @@ on each engine, interleaved, with the share of the lockstep evaluation's time sp
 ``mujoco.mj_step`` (the physics: what no engine can batch away on one core).
 
 Usage: ``python -m benchmarks.lockstep_speed [--quick] [--rounds N] [--presets navigation]
-[--evaluate ant-dir] [--tasks 8]``.
+[--jobs N] [--evaluate ant-dir] [--tasks 8]``.
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ _GROUPS = (
 )
 
 
-def work(config: Config, quick: bool) -> tuple[Params, list[AdaptJob]]:
-    """One meta-iteration's jobs and the parameters they start from."""
+def work(config: Config, quick: bool, count: int | None = None) -> tuple[Params, list[AdaptJob]]:
+    """A meta-iteration's jobs (``count``, default all) and the parameters they start from."""
     theta = initial_parameters(config, seed=0)
     rates = initial_log_rates(config, theta) if config.outer.inner_rates != "fixed" else None
-    count = 2 if quick else config.outer.meta_batch_size
+    count = 2 if quick else count or config.outer.meta_batch_size
     tasks = family_task_type(config.env.id).sample(count, seed=1)
     jobs = [
         AdaptJob(
@@ -177,6 +177,7 @@ def run(
     quick: bool,
     evaluations: Sequence[str] = (),
     tasks: int = 8,
+    jobs_per_worker: int | None = None,
 ) -> str:
     """Measure and return the Markdown section."""
     single_thread()
@@ -189,7 +190,7 @@ def run(
             engine: load_config(preset, [*overrides, f"inner.engine={engine}"])
             for engine in ("sb3", "lockstep")
         }
-        theta, jobs = work(engines["sb3"], quick)
+        theta, jobs = work(engines["sb3"], quick, jobs_per_worker)
         learners = {engine: make_learner(config) for engine, config in engines.items()}
         family = family_class(engines["sb3"].env.id)
         if issubclass(family, MujocoEnv):
@@ -303,11 +304,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--presets", default="navigation", help="comma-separated presets")
     parser.add_argument("--evaluate", default="", help="presets whose evaluation is timed too")
     parser.add_argument("--tasks", type=int, default=8, help="tasks of a timed evaluation")
+    parser.add_argument("--jobs", type=int, help="jobs per round (default: the meta-batch)")
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
     evaluations = [p for p in args.evaluate.split(",") if p]
     presets = [p for p in args.presets.split(",") if p]
-    print(run(presets, rounds, args.quick, evaluations, args.tasks))
+    print(run(presets, rounds, args.quick, evaluations, args.tasks, args.jobs))
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ AUTO_BATCH_SIZE = 500
 
 _ALGORITHM_HELP = (
     "SB3 learner of the inner loop: ppo (the default), a2c (one gradient step on the whole "
-    "rollout per update; it has no n_epochs, batch_size or clip_range), or dqn (discrete "
-    "actions; off-policy: gradient steps on a replay buffer of the task)."
+    "rollout per update; it has no n_epochs, batch_size or clip_range), dqn (discrete "
+    "actions; off-policy: gradient steps on a replay buffer of the task) or sac (continuous "
+    "actions; off-policy, as dqn)."
 )
 
 
@@ -276,10 +277,55 @@ class DQNConfig(InnerBase):
         return False
 
 
+class SACConfig(InnerBase):
+    """The inner loop with SB3's SAC (Haarnoja et al. 2018), an off-policy actor-critic.
+
+    One *update* adds ``n_envs`` episodes of new experience (the actor's stochastic actions)
+    to the task's replay buffer (fresh for every task), then takes ``gradient_steps`` gradient
+    steps on minibatches of ``batch_size`` transitions from it, each one step of the critics,
+    the actor and (with ``ent_coef: auto``) the entropy coefficient, SB3's ``SAC.train``.
+    Theta is the actor, the two critics and the log entropy coefficient; the target critics
+    start every task as copies of the critics and follow them by Polyak averaging (``tau``).
+    SAC's actor computes its log standard deviation from the state, so ``policy.log_std_init``
+    and ``policy.ortho_init`` do not apply.
+    """
+
+    algorithm: Literal["sac"] = Field("sac", description=_ALGORITHM_HELP)
+    gradient_steps: int = Field(
+        200, ge=1, description="SAC: gradient steps on the replay buffer per update."
+    )
+    batch_size: int = Field(256, ge=1, description="SAC: transitions per gradient step.")
+    tau: Float = Field(
+        0.005, gt=0.0, le=1.0, description="SAC: Polyak coefficient of the target critics."
+    )
+    ent_coef: Literal["auto"] | Annotated[Float, Field(ge=0.0)] = Field(
+        "auto",
+        description="SAC: entropy coefficient, or auto to learn it towards target entropy "
+        "-dim(actions) (SB3's default); learned, its log is part of theta.",
+    )
+    ent_coef_init: Float = Field(
+        1.0, gt=0.0, description="SAC: the entropy coefficient's initial value with auto."
+    )
+
+    def one_gradient_step(self, horizon: int) -> bool:
+        """Never: an update is ``gradient_steps`` steps on replayed minibatches."""
+        return False
+
+    def check(self, horizon: int, prefix: str) -> None:
+        """The shared rules, and fresh optimizers for every task."""
+        super().check(horizon, prefix)
+        if not self.reset_optimizer:
+            raise ConfigError(
+                f"{prefix}reset_optimizer: sac starts every task with fresh optimizers (its "
+                "actor, critics and entropy coefficient each have one): needs true"
+            )
+
+
 INNER_CONFIGS: dict[str, type[InnerBase]] = {
     "ppo": PPOConfig,
     "a2c": A2CConfig,
     "dqn": DQNConfig,
+    "sac": SACConfig,
 }
 """``inner.algorithm`` -> the model of its settings."""
 
@@ -297,7 +343,8 @@ def _algorithm_of(value: Any) -> str | None:
 InnerConfig = Annotated[
     Annotated[PPOConfig, Tag("ppo")]
     | Annotated[A2CConfig, Tag("a2c")]
-    | Annotated[DQNConfig, Tag("dqn")],
+    | Annotated[DQNConfig, Tag("dqn")]
+    | Annotated[SACConfig, Tag("sac")],
     Discriminator(
         _algorithm_of,
         custom_error_type="algorithm",
@@ -630,10 +677,12 @@ def check_config(config: Config) -> None:
                 "outer.inner_rates: the rates' gradient comes from the rollout after the last "
                 "update: needs outer.measure_adapted true"
             )
-    if config.baseline.log_std_init is not None and isinstance(config.baseline_inner(), DQNConfig):
+    if config.baseline.log_std_init is not None and not isinstance(
+        config.baseline_inner(), OnPolicyBase
+    ):
         raise ConfigError(
-            "baseline.log_std_init: DQN's Q-network has no log_std (no Gaussian noise); "
-            f"give null, got {config.baseline.log_std_init}"
+            f"baseline.log_std_init: {config.baseline_inner().algorithm}'s policy has no log_std "
+            f"parameter to start from; give null, got {config.baseline.log_std_init}"
         )
     if config.outer.direction == "reptile":
         # Reptile interpolates between theta and the adapted parameters (Nichol et al. 2018).
@@ -687,6 +736,11 @@ def check_action_space(config: Config, actions: spaces.Space[Any]) -> None:
         if isinstance(inner, DQNConfig) and not isinstance(actions, spaces.Discrete):
             raise ConfigError(
                 f"{key}.algorithm: dqn needs discrete actions; {config.env.id} has {actions}"
+            )
+        if isinstance(inner, SACConfig) and not isinstance(actions, spaces.Box):
+            raise ConfigError(
+                f"{key}.algorithm: sac needs continuous (Box) actions; {config.env.id} has "
+                f"{actions}"
             )
     if config.baseline.log_std_init is not None and not isinstance(actions, spaces.Box):
         raise ConfigError(
@@ -803,12 +857,18 @@ def load_config(
         key, algorithm = parse_override(override)
         if key == ["inner", "algorithm"]:
             # Another learner: the settings given so far of the previous one (PPO's n_epochs,
-            # its batch_size, ...) mean nothing to it and go, in every inner section.
+            # its batch_size, ...) mean nothing to it and go, in every inner section; so does
+            # the baselines' initial log_std where the new learner's policy has none.
             data = _deep_copy(data)
             sections = [data, data.get("baseline", {}), data.get("evaluation", {})]
             for section in sections:
                 if isinstance(section, dict) and isinstance(section.get("inner"), dict):
                     section["inner"] = _switched(section["inner"], previous, algorithm)
+            new = INNER_CONFIGS.get(algorithm) if isinstance(algorithm, str) else None
+            baseline = data.get("baseline")
+            policy_without_log_std = new is not None and not issubclass(new, OnPolicyBase)
+            if policy_without_log_std and isinstance(baseline, dict) and "log_std_init" in baseline:
+                baseline["log_std_init"] = None
     if seed is not None:
         data["seed"] = seed
     return config_from_dict(data)

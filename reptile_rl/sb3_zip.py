@@ -29,6 +29,8 @@ from reptile_rl.checkpoint import CheckpointError
 
 RECORD_MEMBER = "reptile_rl.json"
 """The member of an SB3 zip where reptile-rl keeps the policy's record."""
+VARIABLES_MEMBER = "pytorch_variables.pth"
+"""The member where SB3 keeps tensors beside the policy (SAC's ``log_ent_coef``)."""
 
 
 def is_zip(path: Path) -> bool:
@@ -48,7 +50,8 @@ class SB3Zip:
     """What an SB3 zip holds, read safely.
 
     Attributes:
-        params: The policy's ``state_dict`` as NumPy arrays.
+        params: The policy's ``state_dict`` as NumPy arrays, with the tensors SB3 keeps
+            beside it (``pytorch_variables.pth``: SAC's ``log_ent_coef``).
         record: reptile-rl's record, if reptile-rl wrote the zip; else ``None``.
         data: SB3's ``data`` JSON (pickled entries left encoded).
     """
@@ -71,17 +74,27 @@ def read(path: Path) -> SB3Zip:
                 raise CheckpointError(f"{path}: not an SB3 model zip (no data or policy.pth)")
             data = json.loads(archive.read("data"))
             tensors = archive.read("policy.pth")
+            # Tensors SB3 keeps beside the policy (SAC's log entropy coefficient).
+            variables = archive.read(VARIABLES_MEMBER) if VARIABLES_MEMBER in names else None
             record = json.loads(archive.read(RECORD_MEMBER)) if RECORD_MEMBER in names else None
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path}: not a readable SB3 zip ({error})") from None
+    state = _tensors(path, "policy.pth", tensors)
+    if variables is not None:
+        state.update(_tensors(path, VARIABLES_MEMBER, variables))
+    params = {name: value.detach().cpu().numpy().copy() for name, value in state.items()}
+    return SB3Zip(params, record, data)
+
+
+def _tensors(path: Path, member: str, content: bytes) -> dict[str, torch.Tensor]:
+    """A zip member's dict of tensors, loaded without unpickling."""
     try:
-        state = torch.load(io.BytesIO(tensors), weights_only=True, map_location="cpu")
+        state = torch.load(io.BytesIO(content), weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
         raise CheckpointError(
-            f"{path}: its policy.pth holds more than tensors and would need unpickling, which "
+            f"{path}: its {member} holds more than tensors and would need unpickling, which "
             f"reptile-rl never does ({str(error).splitlines()[0]})"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: policy.pth is not a state_dict of tensors")
-    params = {name: value.detach().cpu().numpy().copy() for name, value in state.items()}
-    return SB3Zip(params, record, data)
+        raise CheckpointError(f"{path}: {member} is not a dict of tensors")
+    return state

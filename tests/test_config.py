@@ -93,7 +93,10 @@ def test_every_option_has_help():
             "env.kwargs={bogus: 1}",
             r"env\.kwargs: .*Navigation2D-v0 takes no keyword argument 'bogus'",
         ),
-        ("inner.algorithm=sac", r"inner\.algorithm: expected one of 'ppo', 'a2c', 'dqn', got str"),
+        (
+            "inner.algorithm=td3",
+            r"inner\.algorithm: expected one of 'ppo', 'a2c', 'dqn', 'sac', got str",
+        ),
         ("inner.n_steps=50", r"inner\.n_steps: must be at least the env's horizon \(100\)"),
         ("inner.batch_size=5000", r"inner\.batch_size: must be at most .* 2000"),
         ("outer.exclude=['(']", r"outer\.exclude\[0\]: invalid regex"),

@@ -158,9 +158,11 @@ def test_settings_dqn_does_not_have_are_refused_with_their_name():
         load_config("navigation", ["inner.algorithm=dqn", "baseline.log_std_init=null"])
     with pytest.raises(ConfigError, match=r"^inner\.gae_lambda: unknown key"):
         load_config("navigation", ["inner.algorithm=dqn", "inner.gae_lambda=0.9"])
-    with pytest.raises(ConfigError, match=r"^baseline\.log_std_init: DQN's Q-network has no"):
-        grid = ["env.id=ReptileRL/GridNavigation-v0", "inner.algorithm=dqn"]
-        load_config("navigation", [*grid, "outer.inner_rates=fixed"])
+    # The switch drops the preset's baseline log_std; given after it, it is refused.
+    grid = ["env.id=ReptileRL/GridNavigation-v0", "inner.algorithm=dqn", "outer.inner_rates=fixed"]
+    assert load_config("navigation", grid).baseline.log_std_init is None
+    with pytest.raises(ConfigError, match=r"^baseline\.log_std_init: dqn's policy has no log_std"):
+        load_config("navigation", [*grid, "baseline.log_std_init=-1"])
     with pytest.raises(ConfigError, match=r"^inner\.exploration_rates\[0\]: .* less than or"):
         load_config("navigation", [*DQN_TINY, "inner.exploration_rates=[1.5]"])
 

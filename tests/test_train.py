@@ -154,8 +154,9 @@ DQN_CARRYING_ITS_OPTIMIZER = [
         ["outer.optimizer=adam", "inner.reset_optimizer=false", "outer.exclude=[log_std]"],
         DQN_CARRYING_ITS_OPTIMIZER,
         ["inner.engine=sb3", "inner.reset_optimizer=false"],
+        ["inner.algorithm=sac", "inner.gradient_steps=5", "inner.batch_size=32"],
     ],
-    ids=["ppo", "ppo-adam-carried", "dqn-carried", "ppo-sb3-carried"],
+    ids=["ppo", "ppo-adam-carried", "dqn-carried", "ppo-sb3-carried", "sac"],
 )
 @pytest.mark.parametrize("crash_in", ["meta_step", "save_checkpoint"])
 def test_resume_is_bit_identical(tmp_path, monkeypatch, extra, crash_in):

@@ -2,8 +2,10 @@
 
 :data:`LEARNERS` maps each ``inner.algorithm`` to its :class:`LearnerType`: ``ppo`` (the
 default) and ``a2c``, stable-baselines3's on-policy algorithms (:mod:`.sb3_onpolicy`, with the
-SB3 internals it touches in :mod:`.sb3_hooks`). Everything else in the package goes through the
-functions below and never imports SB3's algorithms, policies or callbacks.
+SB3 internals it touches in :mod:`.sb3_hooks`), and the off-policy ``dqn`` and ``sac``
+(:mod:`.sb3_dqn`, :mod:`.sb3_sac`, sharing :mod:`.sb3_offpolicy`). Everything else in the
+package goes through the functions below and never imports SB3's algorithms, policies or
+callbacks.
 """
 
 import dataclasses
@@ -19,10 +21,16 @@ from reptile_rl.learners.base import AdaptJob, AdaptResult, Learner, LearnerType
 from reptile_rl.learners.lockstep import LockstepLearner, build_on_policy
 from reptile_rl.learners.sb3_dqn import DQN_LEARNER, DQNLearner
 from reptile_rl.learners.sb3_onpolicy import ON_POLICY, OnPolicyLearner, use_one_thread
+from reptile_rl.learners.sb3_sac import SAC_LEARNER, SACLearner
 from reptile_rl.params import Params
 
 _ON_POLICY = dataclasses.replace(ON_POLICY, build=build_on_policy)  # either engine
-LEARNERS: dict[str, LearnerType] = {"ppo": _ON_POLICY, "a2c": _ON_POLICY, "dqn": DQN_LEARNER}
+LEARNERS: dict[str, LearnerType] = {
+    "ppo": _ON_POLICY,
+    "a2c": _ON_POLICY,
+    "dqn": DQN_LEARNER,
+    "sac": SAC_LEARNER,
+}
 """``inner.algorithm`` -> its learner type: the one registry of inner algorithms."""
 
 logger = logging.getLogger(__name__)
@@ -103,6 +111,7 @@ __all__ = [
     "LockstepLearner",
     "OnPolicyLearner",
     "Rollout",
+    "SACLearner",
     "adapt_all",
     "config_from_sb3",
     "initial_parameters",

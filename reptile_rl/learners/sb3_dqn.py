@@ -6,17 +6,8 @@ Q-network, and it is copied again after each update's new experience, so that it
 during that update's gradient steps (SB3 counts its copy interval in env steps during
 collection; the interval is set to one update's experience).
 
-What one adaptation does (``K = job.updates``)::
-
-    set the task on every sub-env; seed python, numpy, torch and the envs from job.seed
-    load theta into the Q-network and its target; fresh optimizer state (by default);
-    an empty replay buffer: each task learns from its own experience only
-    repeat K times:   reset the envs; n_envs episodes with epsilon = exploration_rates[k]
-                      into the buffer; then gradient_steps steps on minibatches of it
-    optionally:       one more episode per env, epsilon of the last update, no training
-
-``returns[k]`` is the mean return of update ``k``'s epsilon-greedy episodes (the first episode
-of each sub-env), the policy after ``k`` updates; the mean-action return acts greedily.
+One adaptation (:mod:`.sb3_offpolicy`) explores epsilon-greedily, with the epsilon of each
+update (``inner.exploration_rates``); the mean-action return acts greedily.
 """
 
 from __future__ import annotations
@@ -36,12 +27,12 @@ from stable_baselines3.dqn.policies import DQNPolicy
 
 from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, DQNConfig, InnerConfig, check_action_space
-from reptile_rl.envs.base import Task
 from reptile_rl.learners import sb3_hooks
-from reptile_rl.learners.base import AdaptJob, AdaptResult, LearnerType, Rollout
-from reptile_rl.learners.sb3_base import SB3Learner, architecture_from_sb3, config_of_zip
+from reptile_rl.learners.base import LearnerType
+from reptile_rl.learners.sb3_base import architecture_from_sb3, config_of_zip
+from reptile_rl.learners.sb3_offpolicy import OffPolicyLearner
 from reptile_rl.learners.sb3_onpolicy import use_one_thread
-from reptile_rl.params import Params, of_update, subtract
+from reptile_rl.params import Params, of_update
 from reptile_rl.vec_env import make_vec_env
 
 Q_NET = "q_net."
@@ -143,10 +134,11 @@ def initial_parameters(config: Config, seed: int, oracle: bool = False) -> Param
     return theta_of_state(policy.state_dict())
 
 
-class DQNLearner(SB3Learner[DQN]):
+class DQNLearner(OffPolicyLearner[DQN]):
     """One worker's reusable DQN: adapts given Q-networks to given tasks.
 
-    Implements :class:`reptile_rl.learners.Learner`.
+    Implements :class:`reptile_rl.learners.Learner` (the adaptation:
+    :class:`.sb3_offpolicy.OffPolicyLearner`).
 
     Args:
         config: The run configuration (env, policy and inner settings).
@@ -160,10 +152,6 @@ class DQNLearner(SB3Learner[DQN]):
         use_one_thread()
         self.inner = dqn_settings(config, inner)
         super().__init__(config, oracle, build_model(config, oracle, self.inner))
-        self._adapt_only(self.inner.adapt_only)
-        self.rollout_size = self.inner.rollout_size(config.horizon())
-        self._training = sb3_hooks.EpisodeReturns(stop_when_complete=False)
-        self._measuring = sb3_hooks.EpisodeReturns(stop_when_complete=True)
 
     def parameters(self) -> Params:
         """The current Q-network."""
@@ -173,82 +161,14 @@ class DQNLearner(SB3Learner[DQN]):
         """Load a Q-network (and its copy as the target network)."""
         load_q_network(self.model, params)
 
-    def _start_task(self, optimizer_state: Params | None) -> None:
-        """A fresh replay buffer, target-copy count and (by default) optimizer."""
-        assert self.model.replay_buffer is not None
-        self.model.replay_buffer.reset()
+    def _fresh_state(self, optimizer_state: Params | None) -> None:
+        """Target copies counted from zero; a new optimizer (``optimizer_state`` if given)."""
         sb3_hooks.restart_target_copies(self.model)
-        carried = None if self.inner.reset_optimizer else optimizer_state
-        sb3_hooks.fresh_q_optimizer(self.model, self.inner.learning_rate, carried)
+        sb3_hooks.fresh_q_optimizer(self.model, self.inner.learning_rate, optimizer_state)
 
-    def adapt(
-        self, theta: Params, job: AdaptJob, optimizer_state: Params | None = None
-    ) -> AdaptResult:
-        """Adapt the Q-network ``theta`` to ``job.task`` with ``job.updates`` updates.
-
-        The result depends only on the arguments and the configuration.
-        """
-        if job.inner_log_rates is not None or job.rate_gradient:
-            raise ValueError("meta-learned inner rates need an on-policy learner's plain steps")
-        self.seed(job.seed)
-        if job.measure_mean_action:
-            self._ensure_mean_action_env()
-        self.set_tasks(job.task)
-        self.load(theta)
-        self._start_task(optimizer_state)
-        rollouts: list[Rollout] = []
-        mean_action: list[float] = []
-        before_last = None
-        for k in range(job.updates + 1):
-            if job.measure_mean_action:
-                mean_action.append(self.measure_mean_action(job.seed))
-            if k == job.updates:
-                break
-            if job.keep_last_step and k == job.updates - 1:
-                before_last = self.parameters()
-            rollouts.append(self.update(self.learning_rate_of_update(k), k))
-        adapted = self.parameters()
-        if job.measure_final:
-            rollouts.append(self.measure(job.updates))
-        return AdaptResult(
-            params=adapted,
-            returns=[r.mean_return for r in rollouts],
-            env_steps=sum(r.env_steps for r in rollouts),
-            learn_seconds=sum(r.seconds for r in rollouts),
-            train_stats=[r.train_stats for r in rollouts if r.train_stats],
-            optimizer_state=None
-            if self.inner.reset_optimizer
-            else sb3_hooks.optimizer_state(self.model),
-            last_step=None if before_last is None else subtract(adapted, before_last),
-            mean_action_returns=mean_action,
-        )
-
-    def update(self, learning_rate: float | None = None, index: int = 0) -> Rollout:
-        """One update: ``n_envs`` new episodes into the buffer, then the gradient steps.
-
-        Args:
-            learning_rate: This update's learning rate; ``None``: ``inner.learning_rate``.
-            index: Which update of the adaptation it is (its exploration rate).
-        """
-        rate = self.inner.learning_rate if learning_rate is None else learning_rate
-        sb3_hooks.set_learning_rate(self.model, rate)
+    def _explore(self, index: int) -> None:
+        """Update ``index``'s epsilon (``inner.exploration_rates``, the last repeating)."""
         sb3_hooks.set_exploration_rate(self.model, of_update(self.inner.exploration_rates, index))
-        return self._rollout(self._training, self.rollout_size, training=True)
-
-    def measure(self, index: int) -> Rollout:
-        """One episode per env at update ``index``'s exploration rate; no training."""
-        sb3_hooks.set_exploration_rate(self.model, of_update(self.inner.exploration_rates, index))
-        return self._rollout(self._measuring, self.rollout_size, training=False)
-
-    def train_on(self, tasks: list[Task]) -> Rollout:
-        """One step of multi-task training: an update on ``tasks``, keeping the buffer.
-
-        Multi-task training (the baselines) learns from its recent experience: the buffer
-        (``updates + 1`` rollouts) and the target-copy count carry over between steps, and
-        exploration stays at its first rate.
-        """
-        self.set_tasks(tasks)
-        return self.update()
 
 
 def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config:
