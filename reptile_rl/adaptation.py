@@ -29,61 +29,58 @@ from reptile_rl.atomic import atomic_write_text
 from reptile_rl.config import Config, ConfigError
 from reptile_rl.envs.base import Task
 from reptile_rl.learners import AdaptJob, initial_parameters, make_learner
+from reptile_rl.metrics import METRICS
 from reptile_rl.policies import PolicyFile, check_compatible, export_policy, save_policy
-from reptile_rl.report import SUCCESS_COLUMNS
+from reptile_rl.report import metric_columns
 from reptile_rl.rundir import ensure_new_folder
 from reptile_rl.seeding import Stream, derive_seed
 from reptile_rl.sources import base_config, config_with_overrides, load_meta_policy, parse_task
 
-CSV_COLUMNS = ["update", "env_steps", "return", "mean_action_return"]
+KEY_COLUMNS = ["update", "env_steps"]
+"""The columns saying what a row measured; a column per metric follows them."""
 
 
 @dataclasses.dataclass
 class Adaptation:
-    """A policy adapted to one task, with its returns after every update.
+    """A policy adapted to one task, with every metric after every update.
 
     Attributes:
         policy: The adapted policy (its ``config`` holds the settings it was adapted with).
         task: The task.
-        returns: The stochastic policy's mean return after 0, 1, ..., K updates.
-        mean_action_returns: The same acting on the policy's mean action.
+        curves: Per metric name (:data:`~reptile_rl.metrics.METRICS`), its values after 0, 1,
+            ..., K updates, for the metrics measured: ``curves["return"]`` the stochastic
+            policy's mean return, ``"mean_action_return"`` the same acting on the mean action,
+            the success rates where the env reports success (SB3's ``info["is_success"]``).
         rollout_size: Env steps of one update.
-        success_rates: The fraction of the episodes behind ``returns`` that succeeded, where
-            the env reports success (SB3's ``info["is_success"]``); else empty.
-        mean_action_success_rates: The same for ``mean_action_returns``.
     """
 
     policy: PolicyFile
     task: Task
-    returns: list[float]
-    mean_action_returns: list[float]
+    curves: dict[str, list[float]]
     rollout_size: int
-    success_rates: list[float] = dataclasses.field(default_factory=list)
-    mean_action_success_rates: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def returns(self) -> list[float]:
+        """The stochastic policy's mean return after 0, 1, ..., K updates."""
+        return self.curves["return"]
 
     def columns(self) -> list[str]:
-        """The keys of :meth:`rows`: the success columns only where success was measured."""
-        measured = self.success_rates or self.mean_action_success_rates
-        return CSV_COLUMNS + (SUCCESS_COLUMNS if measured else [])
+        """The keys of :meth:`rows`: a metric's column where it was measured or always given."""
+        measured = [metric for metric in METRICS if self.curves.get(metric.name)]
+        return KEY_COLUMNS + metric_columns(measured)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per update: ``update``, ``env_steps``, ``return``, ``mean_action_return``.
+        """One row per update: ``update``, ``env_steps`` and a value per metric column.
 
-        Where success was measured, also ``success_rate`` and ``mean_action_success_rate``
-        (``""`` where one of them was not).
+        ``""`` where a metric was not measured at that update.
         """
         rows: list[dict[str, Any]] = []
-        for k, value in enumerate(self.returns):
-            row: dict[str, Any] = {
-                "update": k,
-                "env_steps": k * self.rollout_size,
-                "return": value,
-                "mean_action_return": self.mean_action_returns[k],
-            }
-            if self.success_rates or self.mean_action_success_rates:
-                rates = (self.success_rates, self.mean_action_success_rates)
-                for column, values in zip(SUCCESS_COLUMNS, rates, strict=True):
-                    row[column] = values[k] if k < len(values) else ""
+        metrics = self.columns()[len(KEY_COLUMNS) :]
+        for k in range(len(self.returns)):
+            row: dict[str, Any] = {"update": k, "env_steps": k * self.rollout_size}
+            for name in metrics:
+                values = self.curves.get(name, [])
+                row[name] = values[k] if k < len(values) else ""
             rows.append(row)
         return rows
 
@@ -182,15 +179,8 @@ def adapt(
         learner.close()
     info = {"task": the_task.to_dict(), "updates": config.evaluation.updates, "seed": seed}
     adapted = PolicyFile(result.params, config, "adapted", policy.oracle, info)  # rates used up
-    return Adaptation(
-        adapted,
-        the_task,
-        result.returns,
-        result.mean_action_returns,
-        learner.rollout_size,
-        result.success_rates,
-        result.mean_action_success_rates,
-    )
+    curves = {metric.name: getattr(result, metric.field) for metric in METRICS}
+    return Adaptation(adapted, the_task, curves, learner.rollout_size)
 
 
 def sb3_adaptation(

@@ -22,6 +22,7 @@ from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_class
+from reptile_rl.metrics import METRICS
 from reptile_rl.parallel import make_backend
 from reptile_rl.plotting import plot_training
 from reptile_rl.policies import export_policy
@@ -155,22 +156,16 @@ def _adapt(args: argparse.Namespace) -> None:
     for path in adaptation.save(out):
         print(path)
     print(f"task {adaptation.task.to_json()}")
-    success = "success_rate" in adaptation.columns()
-    header = "update  env_steps  return (stochastic)  return (mean action)"
-    print(header + ("  success (stochastic)  success (mean action)" if success else ""))
+    metrics = [m for m in METRICS if m.name in adaptation.columns()]
+    print("  ".join(["update", "env_steps", *(m.heading for m in metrics)]))
     for row in adaptation.rows():
-        line = (
-            f"{row['update']:>6}  {row['env_steps']:>9}  {row['return']:>19.2f}  "
-            f"{row['mean_action_return']:>20.2f}"
-        )
-        if success:
-            rates = _rate(row["success_rate"]), _rate(row["mean_action_success_rate"])
-            line += f"  {rates[0]:>20}  {rates[1]:>21}"
-        print(line)
+        cells = [f"{row['update']:>6}", f"{row['env_steps']:>9}"]
+        cells += [f"{_cell(row[m.name]):>{len(m.heading)}}" for m in metrics]
+        print("  ".join(cells))
 
 
-def _rate(value: float | str) -> str:
-    """A success rate as a printed cell (``""`` where it was not measured)."""
+def _cell(value: float | str) -> str:
+    """A metric's printed value (``""`` where it was not measured)."""
     return value if isinstance(value, str) else f"{value:.2f}"
 
 

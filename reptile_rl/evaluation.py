@@ -24,6 +24,7 @@ from reptile_rl.config import Config
 from reptile_rl.envs.base import Task
 from reptile_rl.families import family_task_type
 from reptile_rl.learners import AdaptJob, initial_parameters
+from reptile_rl.metrics import METRICS, RETURN, Metric
 from reptile_rl.parallel import Backend, LearnerSpec
 from reptile_rl.params import Params
 from reptile_rl.policies import PolicyFile, check_compatible
@@ -34,33 +35,36 @@ INIT_NAMES = ("meta", "pretrained", "random", "oracle")
 """Initialisations ``evaluate`` knows, in report order."""
 
 
+Curves = dict[str, list[list[float]]]
+"""``curves[init][task index][update]``: one metric's values (the oracle has update 0 only)."""
+
+
 @dataclasses.dataclass
 class Evaluation:
-    """Returns of every initialisation on every task after every update.
+    """Every metric of every initialisation on every task after every update.
 
     Attributes:
         config: The configuration evaluated (its ``evaluation`` section is the protocol).
         tasks: The held-out tasks.
-        returns: ``returns[init][task index][update]``, the stochastic policy's (MAML's
-            measure); the oracle has update 0 only.
+        curves: Per metric name (:data:`~reptile_rl.metrics.METRICS`), its :data:`Curves`,
+            for the metrics measured: the returns always, success rates only for families
+            whose env reports success (SB3's ``info["is_success"]``).
         rollout_size: Env steps of one update's rollout.
-        mean_action_returns: The same for the policy acting on its mean action (how a deployed
-            policy usually acts), if measured.
-        success_rates: ``success_rates[init][task index][update]``, the fraction of the
-            episodes behind ``returns`` that succeeded, for families whose env reports success
-            (SB3's ``info["is_success"]``); empty otherwise.
-        mean_action_success_rates: The same for ``mean_action_returns``.
     """
 
     config: Config
     tasks: list[Task]
-    returns: dict[str, list[list[float]]]
+    curves: dict[str, Curves]
     rollout_size: int
-    mean_action_returns: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
-    success_rates: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
-    mean_action_success_rates: dict[str, list[list[float]]] = dataclasses.field(
-        default_factory=dict
-    )
+
+    @property
+    def returns(self) -> Curves:
+        """The headline metric's curves: the stochastic policy's returns (MAML's measure)."""
+        return self.curves.get(RETURN.name, {})
+
+    def measured(self) -> list[Metric]:
+        """The metrics this evaluation holds, in :data:`~reptile_rl.metrics.METRICS`' order."""
+        return [metric for metric in METRICS if self.curves.get(metric.name)]
 
     def describe_tasks(self) -> str:
         """``"40 held-out tasks"``, or what else they are (``--task-file`` tasks may be train).
@@ -75,24 +79,12 @@ class Evaluation:
             return f"{count} {noun} ({training} of the train split, not held out)"
         return f"{count} held-out {noun}"
 
-    def summaries(self, mean_action: bool = False) -> dict[str, list[Summary]]:
-        """Mean and 95% confidence interval over tasks, per init and update.
+    def summaries(self, metric: Metric = RETURN) -> dict[str, list[Summary]]:
+        """A metric's mean and 95% confidence interval over tasks, per init and update.
 
-        Args:
-            mean_action: Summarise the mean-action returns instead of the stochastic ones.
+        Empty where the metric was not measured.
         """
-        return _summarize_curves(self.mean_action_returns if mean_action else self.returns)
-
-    def success_summaries(self, mean_action: bool = False) -> dict[str, list[Summary]]:
-        """Mean success rate and its 95% confidence interval over tasks, per init and update.
-
-        Empty if the family's env reports no success.
-
-        Args:
-            mean_action: Summarise the mean-action success rates instead of the stochastic ones.
-        """
-        per_init = self.mean_action_success_rates if mean_action else self.success_rates
-        return _summarize_curves(per_init)
+        return _summarize_curves(self.curves.get(metric.name, {}))
 
     def normalized_scores(self) -> dict[str, list[float]] | None:
         """``(R - R_pretrained@0) / (R_oracle - R_pretrained@0)`` per init and update.
@@ -133,7 +125,7 @@ class Evaluation:
         return differences
 
 
-def _summarize_curves(per_init: dict[str, list[list[float]]]) -> dict[str, list[Summary]]:
+def _summarize_curves(per_init: Curves) -> dict[str, list[Summary]]:
     """``per_init[init][task][update]`` -> per init, a summary over tasks of each update."""
     result = {}
     for init, per_task in per_init.items():
@@ -194,10 +186,7 @@ def evaluate(
     seeds = [
         derive_seed(config.evaluation.seed, Stream.EVAL_ADAPTATION, i) for i in range(len(tasks))
     ]
-    returns: dict[str, list[list[float]]] = {}
-    mean_action: dict[str, list[list[float]]] = {}
-    successes: dict[str, list[list[float]]] = {}
-    mean_action_successes: dict[str, list[list[float]]] = {}
+    curves: dict[str, Curves] = {metric.name: {} for metric in METRICS}
     for init in INIT_NAMES:
         if init not in policies:
             continue
@@ -230,19 +219,14 @@ def evaluate(
         failed = [r.error for r in results if r.error is not None]
         if failed:
             raise RuntimeError(f"{init}: {len(failed)} adaptation(s) failed: {failed[0]}")
-        returns[init] = [r.returns for r in results]
-        mean_action[init] = [r.mean_action_returns for r in results]
-        # Only where every adaptation measured them: an env either reports success or not.
-        if results and all(r.success_rates for r in results):
-            successes[init] = [r.success_rates for r in results]
-        if results and all(r.mean_action_success_rates for r in results):
-            mean_action_successes[init] = [r.mean_action_success_rates for r in results]
+        for metric in METRICS:
+            values = [getattr(result, metric.field) for result in results]
+            # Only where every adaptation measured it: an env either reports success or not.
+            if metric is RETURN or (values and all(values)):
+                curves[metric.name][init] = values
     return Evaluation(
         config,
         tasks,
-        returns,
+        {name: per_init for name, per_init in curves.items() if per_init},
         inner.rollout_size(config.horizon()),
-        mean_action,
-        successes,
-        mean_action_successes,
     )

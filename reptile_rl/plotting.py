@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from reptile_rl.evaluation import Evaluation
+from reptile_rl.metrics import Metric
 
 _COLOURS = {
     "meta": "tab:blue",
@@ -122,11 +123,14 @@ def _zoom(axes: Any, evaluation: Evaluation, reference: dict[str, list[float]]) 
             )
 
 
-def _draw_success(axes: Any, evaluation: Evaluation) -> None:
-    """Every init's mean success rate (with its interval band where n > 1), the oracle's line."""
+def _draw_metric(axes: Any, evaluation: Evaluation, metric: Metric) -> None:
+    """Every init's mean of ``metric`` (its interval band where n > 1), the oracle's line."""
     updates = evaluation.config.evaluation.updates
-    xs = _draw_summaries(axes, evaluation.success_summaries(), 0, updates, (0.0, 1.0), 2)
-    axes.set_ylim(-0.05, 1.05)
+    bounds = metric.axis[1]
+    xs = _draw_summaries(axes, evaluation.summaries(metric), 0, updates, bounds, 2)
+    if bounds is not None:
+        margin = 0.05 * (bounds[1] - bounds[0])
+        axes.set_ylim(bounds[0] - margin, bounds[1] + margin)
     axes.set_xticks(xs)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="best", ncol=2)
@@ -141,7 +145,8 @@ def plot_adaptation(
     the oracle as a line. The next panel shows updates 1 onwards with the y-axis set by the
     meta-init, the oracle and MAML's published curve, so that -3 and -2 can be told apart;
     what falls below it (a badly adapted baseline) is marked at the bottom with its value.
-    Where success rates were measured, a last panel shows them as the first panel does returns.
+    Each other measured metric with a panel of its own (the success rate) follows, drawn as
+    the first panel draws returns.
 
     Args:
         evaluation: The measured returns.
@@ -151,8 +156,8 @@ def plot_adaptation(
     config = evaluation.config
     reference = reference or {}
     zoom = config.evaluation.updates > 0 and "meta" in evaluation.returns
-    success = bool(evaluation.success_rates)
-    count = 1 + zoom + success
+    panelled = [metric for metric in evaluation.measured() if metric.panel]
+    count = 1 + zoom + len(panelled)
     figure, panels = plt.subplots(
         1, count, figsize=(7 + 4 * (count - 1), 4.5), dpi=120, squeeze=False
     )
@@ -176,12 +181,12 @@ def plot_adaptation(
         zoomed = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
         panels[0][1].set_title(f"after adaptation, zoomed on {zoomed}", fontsize=9)
         panels[0][1].set_xlabel(f"{algorithm} updates on the new task")
-    if success:
-        rates = panels[0][count - 1]
-        _draw_success(rates, evaluation)
-        rates.set_title("success rate, every initialisation", fontsize=9)
-        rates.set_xlabel(f"{algorithm} updates on the new task")
-        rates.set_ylabel(f"success rate ({config.evaluation.episodes} episodes, stochastic)")
+    for index, metric in enumerate(panelled, start=1 + zoom):
+        axes = panels[0][index]
+        _draw_metric(axes, evaluation, metric)
+        axes.set_title(metric.panel, fontsize=9)
+        axes.set_xlabel(f"{algorithm} updates on the new task")
+        axes.set_ylabel(metric.axis[0].format(episodes=config.evaluation.episodes))
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -2,8 +2,9 @@
 
 The tables and the figure show the family's published reference numbers (e.g. MAML's for
 Navigation2D) where it declares them (:attr:`~reptile_rl.envs.TaskFamily.reference_results`).
-For a family whose env reports success (Meta-World's metric) every output also gives the success
-rate; for the others they are exactly as without it (no success column, key, table or panel).
+Every output loops over the metrics (:data:`~reptile_rl.metrics.METRICS`): a metric that is
+not measured (the success rate of a family whose env reports none) has no column, key, table or
+panel.
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from typing import Any
 
 from reptile_rl import environment
 from reptile_rl.atomic import atomic_write_text
-from reptile_rl.evaluation import Evaluation
+from reptile_rl.evaluation import Curves, Evaluation
 from reptile_rl.families import family_class
+from reptile_rl.metrics import METRICS, Metric
 from reptile_rl.plotting import plot_adaptation
 from reptile_rl.rundir import adaptation_files
 from reptile_rl.stats import Summary
 
-CSV_COLUMNS = ["init", "task_id", "task", "update", "env_steps", "return", "mean_action_return"]
-SUCCESS_COLUMNS = ["success_rate", "mean_action_success_rate"]
-"""Appended to :data:`CSV_COLUMNS` when the evaluation measured success rates."""
+KEY_COLUMNS = ["init", "task_id", "task", "update", "env_steps"]
+"""The columns saying what a CSV row measured; a column per metric follows them."""
+
+
+def metric_columns(measured: list[Metric]) -> list[str]:
+    """The metrics' columns of a CSV: those always given, and those ``measured``."""
+    return [metric.name for metric in METRICS if metric.always or metric in measured]
 
 
 def _fmt(value: float) -> str:
@@ -39,7 +45,7 @@ def _interval(summary: Summary) -> str:
     return f"{_fmt(summary.mean)} [{_fmt(summary.low)}, {_fmt(summary.high)}]"
 
 
-def _cell(curves: dict[str, list[list[float]]], init: str, task_id: int, update: int) -> Any:
+def _cell(curves: Curves, init: str, task_id: int, update: int) -> Any:
     """``curves[init][task_id][update]``, or ``""`` where it was not measured."""
     curve = curves.get(init, [])
     if task_id >= len(curve) or update >= len(curve[task_id]):
@@ -48,35 +54,27 @@ def _cell(curves: dict[str, list[list[float]]], init: str, task_id: int, update:
 
 
 def to_csv(evaluation: Evaluation) -> str:
-    """One row per init, task and update (``mean_action_return`` empty where not measured).
+    """One row per init, task and update, a column per metric (empty where not measured).
 
-    With success rates measured, also ``success_rate`` and ``mean_action_success_rate`` (empty
-    where not measured); without, the columns are left out.
+    A metric that is not always given (:attr:`~reptile_rl.metrics.Metric.always`) has a column
+    only where the evaluation measured it.
     """
-    measured = bool(evaluation.success_rates or evaluation.mean_action_success_rates)
+    columns = metric_columns(evaluation.measured())
     buffer = io.StringIO()
-    columns = CSV_COLUMNS + (SUCCESS_COLUMNS if measured else [])
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=KEY_COLUMNS + columns, lineterminator="\n")
     writer.writeheader()
     for init, per_task in evaluation.returns.items():
         for task_id, (task, curve) in enumerate(zip(evaluation.tasks, per_task, strict=True)):
-            for update, value in enumerate(curve):
+            for update in range(len(curve)):
                 row = {
                     "init": init,
                     "task_id": task_id,
                     "task": task.to_json(),
                     "update": update,
                     "env_steps": update * evaluation.rollout_size,
-                    "return": value,
-                    "mean_action_return": _cell(
-                        evaluation.mean_action_returns, init, task_id, update
-                    ),
                 }
-                if measured:
-                    row["success_rate"] = _cell(evaluation.success_rates, init, task_id, update)
-                    row["mean_action_success_rate"] = _cell(
-                        evaluation.mean_action_success_rates, init, task_id, update
-                    )
+                for name in columns:
+                    row[name] = _cell(evaluation.curves.get(name, {}), init, task_id, update)
                 writer.writerow(row)
     return buffer.getvalue()
 
@@ -91,18 +89,14 @@ def _summaries_json(summaries: dict[str, list[Summary]]) -> dict[str, list[dict[
 def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
     """Summary statistics per init and update, with the protocol and the sources.
 
-    ``inits_success`` and ``inits_mean_action_success`` (the success rates, summarised as the
-    returns are) are there only where success rates were measured.
+    Each metric's summaries are under its :attr:`~reptile_rl.metrics.Metric.json_key`, where
+    it was measured (the returns' under ``inits``).
     """
     config = evaluation.config
-    inits = _summaries_json(evaluation.summaries())
-    success: dict[str, Any] = {}
-    if evaluation.success_rates:
-        success["inits_success"] = _summaries_json(evaluation.success_summaries())
-    if evaluation.mean_action_success_rates:
-        success["inits_mean_action_success"] = _summaries_json(
-            evaluation.success_summaries(mean_action=True)
-        )
+    summaries = {
+        metric.json_key: _summaries_json(evaluation.summaries(metric))
+        for metric in evaluation.measured()
+    }
     return {
         "env_id": config.env.id,
         "tasks": len(evaluation.tasks),
@@ -111,9 +105,7 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "seed": config.evaluation.seed,
         "inner": config.evaluation_inner().model_dump(),
         "sources": sources,
-        "inits": inits,
-        "inits_mean_action": _summaries_json(evaluation.summaries(mean_action=True)),
-        **success,
+        **summaries,
         "normalized_scores": evaluation.normalized_scores(),
         "paired_differences": _summaries_json(evaluation.paired_differences()),
     }
@@ -148,29 +140,14 @@ def to_markdown(evaluation: Evaluation) -> str:
         ]
 
     lines = [f"# Adaptation on {evaluation.describe_tasks()} of {config.env.id}"]
-    lines += table(
-        f"Mean return over tasks [95% CI] after k {config.evaluation_inner().algorithm.upper()} "
-        f"updates of {config.evaluation.episodes} "
-        f"episodes each (evaluation seed {config.evaluation.seed}): the stochastic policy's "
-        "return, MAML's measure."
-    )
-    lines += rows(evaluation.summaries())
-    if evaluation.mean_action_returns:
-        lines += table(
-            "Mean-action return (the policy acting on its mean, as a deployed policy usually "
-            "does; one episode per env on envs of their own) [95% CI]:"
-        )
-        lines += rows(evaluation.summaries(mean_action=True))
-    if evaluation.success_rates:
-        lines += table(
-            "Success rate over tasks [95% CI; a t-interval, which can pass 0 and 1]: the "
-            "fraction of the stochastic policy's episodes above that succeeded (the env's "
-            "is_success at their end)."
-        )
-        lines += rows(evaluation.success_summaries())
-    if evaluation.mean_action_success_rates:
-        lines += table("Mean-action success rate (the mean-action episodes above) [95% CI]:")
-        lines += rows(evaluation.success_summaries(mean_action=True))
+    protocol = {
+        "algorithm": config.evaluation_inner().algorithm.upper(),
+        "episodes": config.evaluation.episodes,
+        "seed": config.evaluation.seed,
+    }
+    for metric in evaluation.measured():
+        lines += table(metric.caption.format(**protocol))
+        lines += rows(evaluation.summaries(metric))
     family = family_class(config.env.id)
     if family.reference_results:
         lines += table(f"{family.reference_source}:")

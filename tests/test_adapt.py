@@ -169,7 +169,7 @@ def test_to_sb3_holds_the_adapted_policy():
         adaptation.policy.params,
     )
     assert adaptation.policy.config.evaluation.updates == 1
-    assert len(adaptation.mean_action_returns) == len(adaptation.returns) == 2
+    assert len(adaptation.curves["mean_action_return"]) == len(adaptation.returns) == 2
 
 
 # -- SB3 zips in, without unpickling ------------------------------------------------------------

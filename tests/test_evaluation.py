@@ -207,7 +207,8 @@ def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
 
 def test_markdown_table_known_answer():
     config = tiny_config("evaluation.updates=1", "evaluation.episodes=4")
-    evaluation = Evaluation(config, TEST_TASKS[:2], {"meta": [[-10.0, -4.0], [-20.0, -6.0]]}, 400)
+    returns = {"meta": [[-10.0, -4.0], [-20.0, -6.0]]}
+    evaluation = Evaluation(config, TEST_TASKS[:2], {"return": returns}, 400)
     table = to_markdown(evaluation)
     # n = 2: half width = t(0.975, 1) * std / sqrt(2) = 12.7062 * 7.0711 / 1.4142 = 63.53.
     assert "| meta | -15.00 [-78.53, 48.53] | -5.00 [-17.71, 7.71] |" in table
@@ -222,7 +223,7 @@ def test_paired_differences_known_answer():
         "pretrained": [[-11.0, -6.0], [-19.0, -10.0]],
         "oracle": [[-1.0], [-2.0]],
     }
-    evaluation = Evaluation(config, TEST_TASKS[:2], returns, 400)
+    evaluation = Evaluation(config, TEST_TASKS[:2], {"return": returns}, 400)
     (curve,) = evaluation.paired_differences().values()
     assert [s.mean for s in curve] == [0.0, 3.0]
     assert curve[1].low == pytest.approx(3.0 - 12.7062, abs=1e-3)
@@ -232,9 +233,8 @@ def test_paired_differences_known_answer():
 
 def test_one_task_tables_say_n_1_not_nan():
     config = tiny_config("evaluation.updates=1", "evaluation.episodes=4")
-    evaluation = Evaluation(
-        config, TEST_TASKS[:1], {"meta": [[-10.0, -4.0]], "random": [[-9.0, -8.0]]}, 400
-    )
+    returns = {"meta": [[-10.0, -4.0]], "random": [[-9.0, -8.0]]}
+    evaluation = Evaluation(config, TEST_TASKS[:1], {"return": returns}, 400)
     table = to_markdown(evaluation)
     assert "| meta | -10.00 (n=1) | -4.00 (n=1) |" in table
     assert "| meta - random | -1.00 (n=1) | 4.00 (n=1) |" in table
@@ -252,6 +252,7 @@ def test_tasks_of_the_train_split_are_not_called_held_out():
     config = tiny_config("evaluation.updates=0")
     train = NavigationTask.split_list("train", 1)
     assert Evaluation(config, TEST_TASKS, {}, 400).describe_tasks() == "2 held-out tasks"
-    mixed = Evaluation(config, [*TEST_TASKS[:1], *train], {"meta": [[-1.0], [-2.0]]}, 400)
+    returns = {"meta": [[-1.0], [-2.0]]}
+    mixed = Evaluation(config, [*TEST_TASKS[:1], *train], {"return": returns}, 400)
     assert mixed.describe_tasks() == "2 tasks (1 of the train split, not held out)"
     assert "held-out" not in to_markdown(mixed).splitlines()[0]

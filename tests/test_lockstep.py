@@ -141,5 +141,4 @@ def test_evaluation_on_lockstep_gives_the_sb3_engines_curves() -> None:
         {"meta": PolicyFile(policy.params, reference_config, "meta"), "random": None},
         backend,
     )
-    assert curves.returns == reference.returns
-    assert curves.mean_action_returns == reference.mean_action_returns
+    assert curves.curves == reference.curves and "mean_action_return" in curves.curves

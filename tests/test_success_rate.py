@@ -83,6 +83,7 @@ gym.register("Test/QuietReach1D-v0", entry_point=QuietReach1DEnv, max_episode_st
 ENV_ID = f"{__name__}:Test/Reach1D-v0"
 QUIET_ID = f"{__name__}:Test/QuietReach1D-v0"
 TASKS = [ReachTask(0.15), ReachTask(-0.3)]
+RETURNS = ["return", "mean_action_return"]  # the metrics every CSV has
 EVAL = ["--tasks", "3", "--updates", "2", "--episodes", "4", "--seed", "1"]
 
 
@@ -196,7 +197,12 @@ def evaluate_with_cli(env_id: str, folder) -> tuple[list[dict[str, str]], dict, 
 def test_evaluate_reports_success_rates_in_csv_json_markdown_and_figure(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rows, summary, markdown, width = evaluate_with_cli(ENV_ID, tmp_path)
-    assert list(rows[0]) == [*report.CSV_COLUMNS, "success_rate", "mean_action_success_rate"]
+    assert list(rows[0]) == [
+        *report.KEY_COLUMNS,
+        *RETURNS,
+        "success_rate",
+        "mean_action_success_rate",
+    ]
     assert {r["init"] for r in rows} == {"meta", "random"} and len(rows) == 2 * 3 * 3
     # The serial backend adapts init by init, task by task: 4 envs, 2 updates, 24 episodes each.
     per_job = 2 * 3 * 4
@@ -246,7 +252,7 @@ def test_evaluate_reports_success_rates_in_csv_json_markdown_and_figure(tmp_path
 def test_families_without_success_report_none(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rows, summary, markdown, _ = evaluate_with_cli(QUIET_ID, tmp_path)
-    assert list(rows[0]) == report.CSV_COLUMNS
+    assert list(rows[0]) == [*report.KEY_COLUMNS, *RETURNS]
     assert "inits_success" not in summary and "inits_mean_action_success" not in summary
     assert "success rate" not in markdown.lower()  # (the module's name has success_rate)
     policy = tmp_path / "meta.safetensors"
@@ -255,7 +261,7 @@ def test_families_without_success_report_none(tmp_path, monkeypatch, capsys):
     assert main(["adapt", str(policy), "--task", task, "--updates", "1", "--out", str(out)]) == 0
     assert "success (" not in capsys.readouterr().out
     header = (out / "adaptation.csv").read_text().splitlines()[0]
-    assert header.split(",") == adaptation_module.CSV_COLUMNS
+    assert header.split(",") == [*adaptation_module.KEY_COLUMNS, *RETURNS]
 
 
 def test_adapt_reports_success_rates(tmp_path, monkeypatch, capsys):
@@ -272,7 +278,7 @@ def test_adapt_reports_success_rates(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     with (out / "adaptation.csv").open() as file:
         rows = list(csv.DictReader(file))
-    columns = [*adaptation_module.CSV_COLUMNS, "success_rate", "mean_action_success_rate"]
+    columns = [*adaptation_module.KEY_COLUMNS, *RETURNS, "success_rate", "mean_action_success_rate"]
     assert list(rows[0]) == columns and len(rows) == 3
     # The CSV's rates are those of the episodes the adaptation logged.
     assert [float(r["return"]) for r in rows] == pytest.approx(logged["returns"], rel=1e-5)
@@ -282,8 +288,8 @@ def test_adapt_reports_success_rates(tmp_path, monkeypatch, capsys):
     )
     # The Python API gives them too.
     adapted = adaptation_module.adapt(policy, TASKS[0], updates=2, seed=4)
-    assert adapted.success_rates == logged["success_rates"]
-    assert adapted.mean_action_success_rates == logged["mean_action_success_rates"]
+    assert adapted.curves["success_rate"] == logged["success_rates"]
+    assert adapted.curves["mean_action_success_rate"] == logged["mean_action_success_rates"]
     assert "success (stochastic)" in printed and "success (mean action)" in printed
     for row in rows:
         line = next(x for x in printed.splitlines() if x.split()[:1] == [row["update"]])
