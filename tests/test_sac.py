@@ -1,5 +1,8 @@
 """SAC as the inner learner, on the continuous Navigation2D family."""
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +10,7 @@ from conftest import TINY, theta_on_ray, tiny_config
 from stable_baselines3 import SAC
 
 from reptile_rl import checkpoint, params
+from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.cli import main
 from reptile_rl.config import ConfigError, check_env_builds, load_config
 from reptile_rl.envs.navigation import NavigationTask
@@ -108,10 +112,16 @@ def _set(overrides):
     return [arg for item in overrides for arg in ("--set", item)]
 
 
-def test_a_run_exports_a_zip_that_plain_sac_loads_and_runs(tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def sac_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("sac") / "run"
     tiny = _set([*TINY, *SAC_TINY])
     assert main(["train", "navigation", "--out", str(run), "--no-progress", *tiny]) == 0
+    return run
+
+
+def test_a_run_exports_a_zip_that_plain_sac_loads_and_runs(sac_run):
+    run = sac_run
     policy = read_policy_file(run / "meta_policy.safetensors")
     assert policy.config.inner.algorithm == "sac"
     model = SAC.load(run / "meta_policy.zip", device="cpu")
@@ -125,6 +135,28 @@ def test_a_run_exports_a_zip_that_plain_sac_loads_and_runs(tmp_path):
     assert from_zip.config == policy.config and same(from_zip.params, policy.params)
     tensors, _ = checkpoint.load(run / "checkpoints" / "latest.safetensors")
     assert same(checkpoint.split_prefixed(tensors, "theta/"), policy.params)
+
+
+def test_a_plain_sac_zip_is_read_without_unpickling_as_its_twin(sac_run, tmp_path):
+    policy = read_policy_file(sac_run / "meta_policy.safetensors")
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(sac_run / "meta_policy.zip") as ours, zipfile.ZipFile(plain, "w") as out:
+        for item in ours.infolist():
+            if item.filename != "reptile_rl.json":  # what plain SB3 writes
+                out.writestr(item, ours.read(item.filename))
+    read = read_policy_file(plain, policy.config)
+    assert read.config.inner == policy.config.inner and same(read.params, policy.params)
+    with pytest.raises(CheckpointError, match=r"lacks SAC's target_entropy and tau"):
+        not_sac = tmp_path / "other.zip"
+        with zipfile.ZipFile(plain) as source, zipfile.ZipFile(not_sac, "w") as out:
+            for item in source.infolist():
+                data = source.read(item.filename)
+                if item.filename == "data":
+                    values = json.loads(data)
+                    del values["target_entropy"]
+                    data = json.dumps(values).encode()
+                out.writestr(item, data)
+        read_policy_file(not_sac, policy.config)
 
 
 def test_baselines_evaluate_and_adapt_end_to_end(tmp_path, monkeypatch):

@@ -25,12 +25,10 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn.policies import DQNPolicy
 
-from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, DQNConfig, InnerConfig, check_action_space
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import LearnerType
-from reptile_rl.learners.sb3_base import architecture_from_sb3, config_of_zip
-from reptile_rl.learners.sb3_offpolicy import OffPolicyLearner
+from reptile_rl.learners.sb3_offpolicy import OffPolicyLearner, config_from_off_policy_zip
 from reptile_rl.learners.sb3_onpolicy import use_one_thread
 from reptile_rl.params import Params, of_update
 from reptile_rl.vec_env import make_vec_env
@@ -178,22 +176,14 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
         CheckpointError: If the zip's data is not DQN's, or its network is not one reptile-rl
             builds.
     """
-    if "target_update_interval" not in data or "exploration_fraction" not in data:
-        raise CheckpointError(
-            f"{path}: SB3's data lacks DQN's target_update_interval and exploration_fraction, "
-            "so it is not DQN's; SB3 does not record the class: name it with --set "
-            "inner.algorithm"
-        )
-    kwargs = data.get("policy_kwargs") or {}
-    relu = "torch.nn.modules.activation.ReLU"  # DQN's default
-    net_arch, activation = architecture_from_sb3(path, kwargs, "a Q-network", relu)
-    values = base.to_dict()
-    values["policy"].update(net_arch=net_arch, activation=activation)
-    inner = values["inner"]
-    for key in ("gamma", "max_grad_norm", "batch_size", "gradient_steps"):
-        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
-            inner[key] = data[key]
-    return config_of_zip(path, values, base)
+    return config_from_off_policy_zip(
+        path,
+        data,
+        base,
+        ("target_update_interval", "exploration_fraction"),
+        "a Q-network",
+        ("gamma", "max_grad_norm", "batch_size", "gradient_steps"),
+    )
 
 
 def sb3_adaptation(

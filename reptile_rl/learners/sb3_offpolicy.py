@@ -16,15 +16,18 @@ learner says what theta is, how it is loaded, and what its optimizers and explor
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config
 from reptile_rl.envs.base import Task
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import AdaptJob, AdaptResult, Rollout
-from reptile_rl.learners.sb3_base import SB3Learner
+from reptile_rl.learners.sb3_base import SB3Learner, architecture_from_sb3, config_of_zip
 from reptile_rl.params import Params, subtract
 
 OffPolicyT = TypeVar("OffPolicyT", bound=OffPolicyAlgorithm)
@@ -139,3 +142,46 @@ class OffPolicyLearner(SB3Learner[OffPolicyT]):
         """
         self.set_tasks(tasks)
         return self.update()
+
+
+def config_from_off_policy_zip(
+    path: Path,
+    data: Mapping[str, Any],
+    base: Config,
+    marks: tuple[str, str],
+    network: str,
+    settings: tuple[str, ...],
+) -> Config:
+    """The configuration of a plain SB3 zip of ``base.inner.algorithm`` (DQN or SAC).
+
+    ``base`` with the zip's network (ReLU where it names no activation: SB3's default for
+    both) and the numeric ``settings`` its JSON holds.
+
+    Args:
+        path: The zip, for messages.
+        data: SB3's ``data`` JSON.
+        base: The configuration the zip is to be used with.
+        marks: Two keys only this algorithm's data holds.
+        network: What the network is called in messages ("a Q-network").
+        settings: Inner settings to copy where the data holds a number for them.
+
+    Raises:
+        CheckpointError: If the data lacks the marks, or the network is not one reptile-rl
+            builds.
+    """
+    algorithm = base.inner.algorithm.upper()
+    if not all(key in data for key in marks):
+        raise CheckpointError(
+            f"{path}: SB3's data lacks {algorithm}'s {marks[0]} and {marks[1]}, so it is not "
+            f"{algorithm}'s; SB3 does not record the class: name it with --set inner.algorithm"
+        )
+    kwargs = data.get("policy_kwargs") or {}
+    relu = "torch.nn.modules.activation.ReLU"
+    net_arch, activation = architecture_from_sb3(path, kwargs, network, relu)
+    values = base.to_dict()
+    values["policy"].update(net_arch=net_arch, activation=activation)
+    inner = values["inner"]
+    for key in settings:
+        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+            inner[key] = data[key]
+    return config_of_zip(path, values, base)

@@ -35,12 +35,10 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.sac.policies import SACPolicy
 
-from reptile_rl.checkpoint import CheckpointError
 from reptile_rl.config import Config, InnerConfig, SACConfig, check_action_space
 from reptile_rl.learners import sb3_hooks
 from reptile_rl.learners.base import LearnerType
-from reptile_rl.learners.sb3_base import architecture_from_sb3, config_of_zip
-from reptile_rl.learners.sb3_offpolicy import OffPolicyLearner
+from reptile_rl.learners.sb3_offpolicy import OffPolicyLearner, config_from_off_policy_zip
 from reptile_rl.learners.sb3_onpolicy import use_one_thread
 from reptile_rl.params import Params
 from reptile_rl.vec_env import make_vec_env
@@ -228,21 +226,14 @@ def config_from_sb3(path: Path, data: Mapping[str, Any], base: Config) -> Config
         CheckpointError: If the zip's data is not SAC's, or its network is not one reptile-rl
             builds.
     """
-    if "target_entropy" not in data or "tau" not in data:
-        raise CheckpointError(
-            f"{path}: SB3's data lacks SAC's target_entropy and tau, so it is not SAC's; SB3 "
-            "does not record the class: name it with --set inner.algorithm"
-        )
-    kwargs = data.get("policy_kwargs") or {}
-    relu = "torch.nn.modules.activation.ReLU"  # SAC's default
-    net_arch, activation = architecture_from_sb3(path, kwargs, "a SAC policy", relu)
-    values = base.to_dict()
-    values["policy"].update(net_arch=net_arch, activation=activation)
-    inner = values["inner"]
-    for key in ("gamma", "batch_size", "gradient_steps", "tau"):
-        if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
-            inner[key] = data[key]
-    return config_of_zip(path, values, base)
+    return config_from_off_policy_zip(
+        path,
+        data,
+        base,
+        ("target_entropy", "tau"),
+        "a SAC policy",
+        ("gamma", "batch_size", "gradient_steps", "tau"),
+    )
 
 
 def sb3_adaptation(
