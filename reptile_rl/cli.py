@@ -19,7 +19,15 @@ import gymnasium as gym
 from reptile_rl import __version__
 from reptile_rl.adaptation import adapt
 from reptile_rl.checkpoint import CheckpointError
-from reptile_rl.config import ConfigError, config_to_yaml, iter_options, load_config, preset_names
+from reptile_rl.config import (
+    METAWORLD_PROTOCOL,
+    ConfigError,
+    config_to_yaml,
+    iter_options,
+    load_config,
+    preset_names,
+)
+from reptile_rl.envs.metaworld import GOALS_PER_SPLIT
 from reptile_rl.evaluation import evaluate
 from reptile_rl.families import env_horizon, family_class
 from reptile_rl.metrics import METRICS
@@ -128,13 +136,23 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     overrides = list(args.overrides)
+    if args.protocol == "metaworld":
+        for key in ("updates", "episodes"):
+            if getattr(args, key) is not None:
+                raise ConfigError(f"--{key}: Meta-World's protocol fixes it, leave it out")
+        fixed = {**METAWORLD_PROTOCOL, "tasks": GOALS_PER_SPLIT}
+        overrides += [f"evaluation.{key}={value}" for key, value in fixed.items()]
+        overrides.append("evaluation.protocol=metaworld")
     for key in ("tasks", "updates", "episodes", "seed"):
         if getattr(args, key) is not None:
             overrides.append(f"evaluation.{key}={getattr(args, key)}")
     plan = resolve_evaluation(
         args.source, args.inits, args.pretrained, args.oracle, overrides, args.task_file
     )
-    out_dir = args.out or plan.default_out
+    default = plan.default_out
+    if args.protocol == "metaworld":
+        default = default.with_name(f"{default.name}-metaworld")
+    out_dir = args.out or default
     backend = make_backend(plan.config.parallel)
     try:
         evaluation = evaluate(plan.config, plan.policies, backend, plan.tasks)
@@ -276,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_parser.add_argument(
         "--tasks", type=int, default=None, help="held-out tasks (default 40)"
+    )
+    evaluate_parser.add_argument(
+        "--protocol",
+        choices=("toolkit", "metaworld"),
+        default="toolkit",
+        help="toolkit (MAML's: --tasks, --updates, --episodes as given) or metaworld "
+        "(Meta-World's meta-learning evaluation on its families: 1 update of 10 episodes on "
+        "each of the 50 test goals, or the first --tasks; writes RUN/eval-metaworld)",
     )
     evaluate_parser.add_argument(
         "--updates", type=int, default=None, help="learner updates (default 3)"

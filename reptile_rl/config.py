@@ -31,7 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
-from reptile_rl.families import check_env_kwargs, env_horizon, family_task_type
+from reptile_rl.families import check_env_kwargs, env_horizon, family_class, family_task_type
 from reptile_rl.vec_env import make_vec_env
 
 
@@ -450,6 +450,14 @@ class EvaluationConfig(Section):
         3, ge=0, description="Learner updates per task (returns are reported after 0..updates)."
     )
     episodes: int = Field(20, ge=1, description="Episodes per update (the rollout's n_envs).")
+    protocol: Literal["toolkit", "metaworld"] = Field(
+        "toolkit",
+        description="toolkit: MAML's (test-split tasks drawn by the seed, updates and episodes "
+        "as set); metaworld: Meta-World's meta-learning evaluation (its families only): 1 update "
+        "of 10 episodes on each test goal in Meta-World's order (all 50 unless tasks says "
+        "fewer), then the adapted policy's deterministic episodes, an episode a success if the "
+        "success flag is set at any step.",
+    )
     inner: dict[str, Any] = Field(
         default_factory=dict,
         description="Overrides of the inner settings during evaluation, e.g. "
@@ -632,6 +640,30 @@ def config_from_dict(data: Mapping[str, Any], written: bool = False) -> Config:
     return config
 
 
+METAWORLD_PROTOCOL = {"updates": 1, "episodes": 10}
+"""The settings of ``metaworld.evaluation.metalearning_evaluation`` (Meta-World 3.1.1) that
+``evaluation.protocol: metaworld`` fixes: one adaptation step (``adaptation_steps=1``) on 10
+episodes (``adaptation_episodes=10``)."""
+
+
+def _check_protocol(config: Config) -> None:
+    """The protocol's family, and the settings Meta-World's protocol fixes."""
+    protocol = config.evaluation.protocol
+    protocols = family_class(config.env.id).evaluation_protocols
+    if protocol not in protocols:
+        raise ConfigError(
+            f"evaluation.protocol: {protocol} is not a protocol of {config.env.id} (it has "
+            f"{', '.join(protocols)})"
+        )
+    if protocol == "metaworld":
+        for key, value in METAWORLD_PROTOCOL.items():
+            if getattr(config.evaluation, key) != value:
+                raise ConfigError(
+                    f"evaluation.{key}: Meta-World's protocol adapts with {key} {value}, got "
+                    f"{getattr(config.evaluation, key)}"
+                )
+
+
 def check_config(config: Config) -> None:
     """Checks that involve several fields or the environment registry; builds no env.
 
@@ -646,6 +678,7 @@ def check_config(config: Config) -> None:
         check_env_kwargs(config.env.id, config.env.kwargs)
     except ValueError as error:
         raise ConfigError(f"env.kwargs: {error}") from None
+    _check_protocol(config)
     horizon = env_horizon(config.env.id)
     for prefix, settings in [
         ("inner.", config.inner),

@@ -134,9 +134,27 @@ def _summarize_curves(per_init: Curves) -> dict[str, list[Summary]]:
     return result
 
 
+PROTOCOLS = {
+    "toolkit": "",
+    "metaworld": "Protocol: Meta-World's meta-learning evaluation "
+    "(`metaworld.evaluation.metalearning_evaluation`, Meta-World 3.1.1: adaptation_steps=1, "
+    "adaptation_episodes=10, evaluation_episodes=3, an episode a success if the success flag "
+    "is set at any step): 1 update of 10 episodes on each test goal, in Meta-World's order; "
+    "the mean-action rows after 1 update are its evaluation episodes (the adapted policy "
+    "acting deterministically, on the goal's fixed start).",
+}
+"""What each ``evaluation.protocol`` is, for the reports (the toolkit's needs no note)."""
+
+
 def held_out_tasks(config: Config) -> list[Task]:
-    """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split."""
+    """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split.
+
+    Drawn by ``evaluation.seed`` (the toolkit's protocol), or the first ones in the family's
+    order (Meta-World's protocol: all its test goals by default).
+    """
     task_type = family_task_type(config.env.id)
+    if config.evaluation.protocol == "metaworld":
+        return task_type.split_list("test", config.evaluation.tasks)
     seed = derive_seed(config.evaluation.seed, Stream.EVAL_TASKS)
     return task_type.sample(config.evaluation.tasks, seed=seed, split="test")
 

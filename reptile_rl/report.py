@@ -18,7 +18,7 @@ from typing import Any
 
 from reptile_rl import environment
 from reptile_rl.atomic import atomic_write_text
-from reptile_rl.evaluation import Curves, Evaluation
+from reptile_rl.evaluation import PROTOCOLS, Curves, Evaluation
 from reptile_rl.families import family_class
 from reptile_rl.metrics import METRICS, Metric
 from reptile_rl.plotting import plot_adaptation
@@ -103,6 +103,7 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "updates": config.evaluation.updates,
         "episodes_per_update": config.evaluation.episodes,
         "seed": config.evaluation.seed,
+        "protocol": config.evaluation.protocol,
         "inner": config.evaluation_inner().model_dump(),
         "sources": sources,
         **summaries,
@@ -140,6 +141,8 @@ def to_markdown(evaluation: Evaluation) -> str:
         ]
 
     lines = [f"# Adaptation on {evaluation.describe_tasks()} of {config.env.id}"]
+    if PROTOCOLS[config.evaluation.protocol]:
+        lines += ["", PROTOCOLS[config.evaluation.protocol]]
     protocol = {
         "algorithm": config.evaluation_inner().algorithm.upper(),
         "episodes": config.evaluation.episodes,

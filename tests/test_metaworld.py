@@ -144,3 +144,97 @@ def test_ml1_reach_preset_trains_and_evaluate_reports_success(tmp_path):
     # Two episodes per rollout: a task's success rate is 0, 0.5 or 1.
     assert {float(row["success_rate"]) for row in rows} <= {0.0, 0.5, 1.0}
     assert "success rate" in (evaluation / "adaptation.md").read_text()
+
+
+class _SlowReach:
+    """A scripted reach policy, slow enough to miss some goals in 500 steps (gain 0.5).
+
+    SB3's ``predict`` for ``evaluate_policy`` and Meta-World's ``Agent`` for its evaluation.
+    """
+
+    def __init__(self, target: np.ndarray):
+        self.target = target
+
+    def _act(self, observations: np.ndarray) -> np.ndarray:
+        moves = np.clip((self.target - observations[:, :3]) * 0.5, -1.0, 1.0)
+        return np.hstack([moves, np.zeros((len(observations), 1))]).astype(np.float32)
+
+    def predict(self, observations, state=None, episode_start=None, deterministic=True):
+        return self._act(observations), state
+
+    def eval_action(self, observations):
+        return self._act(observations)
+
+    def reset(self, env_mask):
+        pass
+
+
+@needs_metaworld
+def test_our_success_measurement_gives_meta_worlds_evaluation_number():
+    # Meta-World's protocol scores the adapted policy with metaworld.evaluation.evaluation
+    # (3 episodes, each a success if the success flag is set at any step: it ends the episode).
+    # Ours: the mean-action measurement's path (SB3's evaluate_policy on our env, success read
+    # from is_success at the episode's end). The same policy on the same goals scores the same.
+    import metaworld
+    from metaworld.evaluation import evaluation
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from reptile_rl.learners.sb3_hooks import EpisodeSuccesses
+    from reptile_rl.vec_env import make_vec_env
+
+    benchmark = metaworld.ML1("reach-v3", seed=0)
+    ours, theirs = [], []
+    for index in range(6):
+        ml1 = make_vec_env(envs.ML1_REACH, {}, 3)
+        ml1.env_method("set_task", ML1Task(50 + index))
+        ml1.reset()  # places the goal
+        policy = _SlowReach(ml1.get_attr("unwrapped")[0]._env._target_pos.copy())
+        successes = EpisodeSuccesses(3)
+        evaluate_policy(policy, ml1, n_eval_episodes=3, callback=successes)  # type: ignore[arg-type]
+        ours.append(successes.success_rate())
+        package = gym.make_vec(
+            "Meta-World/ML1-test", env_name="reach-v3", seed=0, meta_batch_size=1
+        )
+        package.set_attr("tasks", [[benchmark.test_tasks[index]]])  # one value per env
+        package.call("sample_tasks")
+        target = package.get_attr("unwrapped")[0]._target_pos.copy()
+        assert np.array_equal(target, policy.target)  # the same goal
+        theirs.append(evaluation(_SlowReach(target), package, num_episodes=3)[0])
+    assert ours == theirs
+    assert 0.0 in ours and 1.0 in ours  # the policy fails some goals: the test can tell
+
+
+@needs_metaworld
+def test_meta_worlds_protocol_adapts_once_on_10_episodes_per_test_goal_in_order(tmp_path):
+    run, out = tmp_path / "run", tmp_path / "run" / "eval-metaworld"
+    small = ["outer.iterations=1", "outer.meta_batch_size=1", "inner.n_envs=2", "inner.updates=1"]
+    overrides = [arg for key in [*small, "parallel.workers=1"] for arg in ("--set", key)]
+    assert main(["train", "ml1-reach", "--out", str(run), *overrides]) == 0
+    args = ["evaluate", str(run), "--protocol", "metaworld", "--tasks", "2", "--inits", "meta"]
+    assert main(args) == 0
+    summary = json.loads((out / "adaptation.json").read_text())
+    assert summary["protocol"] == "metaworld"
+    assert (summary["updates"], summary["episodes_per_update"], summary["tasks"]) == (1, 10, 2)
+    with (out / "adaptation.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [task_from_json(row["task"]) for row in rows[::2]] == [ML1Task(50), ML1Task(51)]
+    assert [int(row["env_steps"]) for row in rows[:2]] == [0, 10 * 500]
+    assert {float(row["mean_action_success_rate"]) for row in rows} <= {0.0, 1.0}  # fixed start
+    assert "Protocol: Meta-World's meta-learning evaluation" in (out / "adaptation.md").read_text()
+
+
+def test_meta_worlds_protocol_is_refused_where_it_does_not_apply(capsys):
+    from reptile_rl.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as error:
+        load_config("navigation", ["evaluation.protocol=metaworld"])
+    assert str(error.value) == (
+        "evaluation.protocol: metaworld is not a protocol of ReptileRL/Navigation2D-v0 (it has "
+        "toolkit)"
+    )
+    with pytest.raises(ConfigError, match=r"^evaluation\.episodes: Meta-World's protocol adapts"):
+        protocol = ["evaluation.protocol=metaworld", "evaluation.updates=1"]
+        load_config("ml1-reach", [*protocol, "evaluation.episodes=20"])
+    protocol = ["evaluate", "ml1-reach", "--protocol", "metaworld"]
+    assert main([*protocol, "--episodes", "20"]) == 2
+    assert "--episodes: Meta-World's protocol fixes it" in capsys.readouterr().err

@@ -269,6 +269,10 @@ class TaskFamily(Generic[TaskT]):
     metric: ClassVar[str] = "return"
     """What evaluation reports for the family (Meta-World's: ``"success rate and return"``)."""
 
+    evaluation_protocols: ClassVar[tuple[str, ...]] = ("toolkit",)
+    """The ``evaluation.protocol`` values the family can be evaluated with: the toolkit's
+    (MAML's) everywhere, a benchmark's own where the family is that benchmark's."""
+
     source: ClassVar[str] = ""
     """Where the family's definition comes from, in one line (``reptile-rl envs`` prints it)."""
 

@@ -144,6 +144,7 @@ class MetaWorldML1Env(TaskFamily[ML1Task], gym.Env[np.ndarray, np.ndarray]):
     task_type = ML1Task
     horizon = HORIZON
     metric = "success rate and return"
+    evaluation_protocols = ("toolkit", "metaworld")
     source = "Meta-World (Yu et al. 2019), ML1 of the metaworld package 3.1.1"
     metadata = {"render_modes": ["human", "rgb_array", "depth_array"]}  # noqa: RUF012
 
