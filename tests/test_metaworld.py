@@ -16,7 +16,7 @@ from gymnasium.utils.env_checker import check_env
 
 from reptile_rl import envs
 from reptile_rl.cli import main
-from reptile_rl.envs import ML1Task, task_from_json
+from reptile_rl.envs import ML1Task, ML10Task, ML45Task, task_from_json
 from reptile_rl.envs.metaworld import INSTALL_HINT
 
 HAVE_METAWORLD = importlib.util.find_spec("metaworld") is not None
@@ -24,6 +24,7 @@ needs_metaworld = pytest.mark.skipif(
     not HAVE_METAWORLD, reason="Meta-World is not installed (make test-metaworld runs these)"
 )
 ML1_IDS = [i for i in gym.registry if i.startswith("ReptileRL/ML1-")]
+ML_IDS = [i for i in gym.registry if i.startswith("ReptileRL/ML")]  # ML1's, ML10, ML45
 
 
 def test_ml1_ids_are_registered_with_meta_worlds_horizon():
@@ -38,7 +39,7 @@ def test_without_the_extra_building_says_how_to_install_it(capsys):
         gym.make(envs.ML1_REACH)
     assert main(["envs"]) == 0
     out = capsys.readouterr().out
-    assert out.count(f"needs:   {INSTALL_HINT}") == len(ML1_IDS)
+    assert out.count(f"needs:   {INSTALL_HINT}") == len(ML_IDS) == len(ML1_IDS) + 2
 
 
 def test_ml1_tasks_are_goal_indices_with_meta_worlds_splits():
@@ -238,3 +239,42 @@ def test_meta_worlds_protocol_is_refused_where_it_does_not_apply(capsys):
     protocol = ["evaluate", "ml1-reach", "--protocol", "metaworld"]
     assert main([*protocol, "--episodes", "20"]) == 2
     assert "--episodes: Meta-World's protocol fixes it" in capsys.readouterr().err
+
+
+def test_ml10_and_ml45_tasks_are_skill_and_goal_indices_with_meta_worlds_split():
+    assert ML10Task.split_list("train", 51)[49:] == [ML10Task(0, 49), ML10Task(1, 0)]
+    assert ML10Task.split_list("test", 2) == [ML10Task(10, 0), ML10Task(10, 1)]
+    assert len(set(ML10Task.split_list("test", 250))) == 250  # 5 skills x 50 goals
+    assert {t.skill for t in ML10Task.sample(300, seed=0, split="test")} == set(range(10, 15))
+    assert ML45Task.split_list("test", 1) == [ML45Task(45, 0)]
+    assert task_from_json('{"family": "metaworld_ml10", "skill": 3, "goal": 7}') == ML10Task(3, 7)
+    with pytest.raises(ValueError, match=r"ML10Task.skill must be an integer in 0\.\.14, got 15"):
+        ML10Task(15, 0)
+    assert gym.spec(envs.ML10).max_episode_steps == 500
+    assert gym.spec(envs.ML45).max_episode_steps == 500
+
+
+@needs_metaworld
+def test_ml10_skills_and_goals_are_meta_worlds():
+    import metaworld
+
+    benchmark = metaworld.ML10(seed=0)
+    skills = [*benchmark.train_classes, *benchmark.test_classes]
+    env = gym.make(envs.ML10, task=ML10Task(12, 3))
+    base = env.unwrapped
+    assert base.skill_name == skills[12] == "shelf-place-v3"
+    assert type(base._env) is benchmark.test_classes["shelf-place-v3"]
+    goals = [task for task in benchmark.test_tasks if task.env_name == "shelf-place-v3"]
+    expected = benchmark.test_classes["shelf-place-v3"]()
+    expected.set_task(goals[3])
+    expected_obs, _ = expected.reset()
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs, expected_obs)  # the same goal and start
+    assert obs.shape == (39,) and env.observation_space.contains(obs)
+    assert np.all(obs[36:39] == 0.0)  # the goal is hidden, as in ML1
+    # Another skill: its env, the same spaces (one policy serves all skills).
+    base.set_task(ML10Task(0, 0))
+    assert base.skill_name == "reach-v3" and env.reset(seed=0)[0].shape == (39,)
+    obs, *_, info = env.step(env.action_space.sample())
+    assert env.observation_space.contains(obs) and "is_success" in info
+    check_env(gym.make(envs.ML10).unwrapped, skip_render_check=True)

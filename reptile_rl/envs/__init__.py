@@ -42,7 +42,14 @@ from reptile_rl.envs.half_cheetah import (
     HalfCheetahVelEnv,
     VelocityTask,
 )
-from reptile_rl.envs.metaworld import MetaWorldML1Env, ML1Task
+from reptile_rl.envs.metaworld import (
+    MetaWorldML1Env,
+    MetaWorldML10Env,
+    MetaWorldML45Env,
+    ML1Task,
+    ML10Task,
+    ML45Task,
+)
 from reptile_rl.envs.navigation import Navigation2DEnv, Navigation2DVecEnv, NavigationTask
 from reptile_rl.envs.wrappers import TaskInObservation, VecTaskInObservation
 
@@ -55,6 +62,8 @@ ANT_DIR = "ReptileRL/AntDir-v0"
 ANT_GOAL = "ReptileRL/AntGoal-v0"
 ML1 = "ReptileRL/ML1-v0"
 ML1_REACH = "ReptileRL/ML1-reach-v0"
+ML10 = "ReptileRL/ML10-v0"
+ML45 = "ReptileRL/ML45-v0"
 
 # A flat list of registrations, as Gymnasium's own; each horizon is the family's constant.
 # Guarded so that reloading the package does not warn about re-registration.
@@ -70,6 +79,8 @@ _FAMILIES: list[tuple[str, type[TaskFamily[Any]], dict[str, Any]]] = [
     (ML1_REACH, MetaWorldML1Env, {"env_name": "reach-v3"}),
     ("ReptileRL/ML1-push-v0", MetaWorldML1Env, {"env_name": "push-v3"}),
     ("ReptileRL/ML1-pick-place-v0", MetaWorldML1Env, {"env_name": "pick-place-v3"}),
+    (ML10, MetaWorldML10Env, {}),
+    (ML45, MetaWorldML45Env, {}),
 ]
 for _env_id, _family, _kwargs in _FAMILIES:
     if _env_id not in registry:
@@ -89,6 +100,8 @@ __all__ = [
     "HALF_CHEETAH_VEL",
     "ML1",
     "ML1_REACH",
+    "ML10",
+    "ML45",
     "NAVIGATION_2D",
     "SPLITS",
     "AntDirEnv",
@@ -104,7 +117,11 @@ __all__ = [
     "HalfCheetahDirEnv",
     "HalfCheetahVelEnv",
     "ML1Task",
+    "ML10Task",
+    "ML45Task",
     "MetaWorldML1Env",
+    "MetaWorldML10Env",
+    "MetaWorldML45Env",
     "Navigation2DEnv",
     "Navigation2DVecEnv",
     "NavigationTask",
