@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="toolkit",
         help="toolkit (MAML's: --tasks, --updates, --episodes as given) or metaworld "
         "(Meta-World's meta-learning evaluation on its families: 1 update of 10 episodes on "
-        "each of the 50 test goals, or the first --tasks; writes RUN/eval-metaworld)",
+        "each of the 50 goals of each test skill, or the first --tasks of each; writes "
+        "RUN/eval-metaworld)",
     )
     evaluate_parser.add_argument(
         "--updates", type=int, default=None, help="learner updates (default 3)"

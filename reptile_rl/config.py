@@ -454,9 +454,10 @@ class EvaluationConfig(Section):
         "toolkit",
         description="toolkit: MAML's (test-split tasks drawn by the seed, updates and episodes "
         "as set); metaworld: Meta-World's meta-learning evaluation (its families only): 1 update "
-        "of 10 episodes on each test goal in Meta-World's order (all 50 unless tasks says "
-        "fewer), then the adapted policy's deterministic episodes, an episode a success if the "
-        "success flag is set at any step.",
+        "of 10 episodes on each test goal of each test skill in Meta-World's order (tasks is "
+        "then goals per test skill: evaluate --protocol metaworld takes all 50), then the "
+        "adapted policy's deterministic episodes, an episode a success if the success flag is "
+        "set at any step.",
     )
     inner: dict[str, Any] = Field(
         default_factory=dict,

@@ -149,12 +149,14 @@ PROTOCOLS = {
 def held_out_tasks(config: Config) -> list[Task]:
     """The evaluation's held-out tasks: ``evaluation.tasks`` of the test split.
 
-    Drawn by ``evaluation.seed`` (the toolkit's protocol), or the first ones in the family's
-    order (Meta-World's protocol: all its test goals by default).
+    Drawn by ``evaluation.seed`` (the toolkit's protocol); under Meta-World's protocol the
+    first ``evaluation.tasks`` test goals of each test skill in Meta-World's order (``evaluate
+    --protocol metaworld``: all 50).
     """
     task_type = family_task_type(config.env.id)
     if config.evaluation.protocol == "metaworld":
-        return task_type.split_list("test", config.evaluation.tasks)
+        goals: list[Task] = task_type.test_goals(config.evaluation.tasks)  # type: ignore[attr-defined]
+        return goals
     seed = derive_seed(config.evaluation.seed, Stream.EVAL_TASKS)
     return task_type.sample(config.evaluation.tasks, seed=seed, split="test")
 

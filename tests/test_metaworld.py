@@ -278,3 +278,23 @@ def test_ml10_skills_and_goals_are_meta_worlds():
     obs, *_, info = env.step(env.action_space.sample())
     assert env.observation_space.contains(obs) and "is_success" in info
     check_env(gym.make(envs.ML10).unwrapped, skip_render_check=True)
+
+
+def test_meta_worlds_protocol_takes_the_first_goals_of_each_test_skill():
+    from reptile_rl.config import load_config
+    from reptile_rl.evaluation import held_out_tasks
+
+    protocol = ["evaluation.protocol=metaworld", "evaluation.updates=1", "evaluation.tasks=2"]
+    ml10 = held_out_tasks(load_config("ml10", protocol))
+    assert ml10 == [ML10Task(skill, goal) for skill in range(10, 15) for goal in (0, 1)]
+    ml1 = held_out_tasks(load_config("ml1-reach", [*protocol[:2], "evaluation.tasks=60"]))
+    assert ml1 == [ML1Task(goal) for goal in range(50, 100)]  # all 50, not more
+
+
+@needs_metaworld
+def test_the_ml10_preset_trains(tmp_path):
+    run = tmp_path / "run"
+    small = ["outer.iterations=1", "outer.meta_batch_size=2", "inner.n_envs=2", "inner.updates=1"]
+    overrides = [arg for key in [*small, "parallel.workers=1"] for arg in ("--set", key)]
+    assert main(["train", "ml10", "--out", str(run), *overrides]) == 0
+    assert (run / "meta_policy.zip").exists()

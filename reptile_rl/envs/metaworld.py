@@ -79,6 +79,11 @@ class ML1Task(Task):
         first = 0 if split == "train" else GOALS_PER_SPLIT
         return [cls(first + i % GOALS_PER_SPLIT) for i in range(n)]
 
+    @classmethod
+    def test_goals(cls, per_skill: int) -> list[ML1Task]:
+        """The first ``per_skill`` test goals (Meta-World's protocol: all 50)."""
+        return cls.split_list("test", min(per_skill, GOALS_PER_SPLIT))
+
 
 @dataclasses.dataclass(frozen=True)
 class MLTask(Task):
@@ -123,6 +128,12 @@ class MLTask(Task):
         first, last = (0, cls.train_skills) if split == "train" else (cls.train_skills, skills)
         pairs = [(s, g) for s in range(first, last) for g in range(GOALS_PER_SPLIT)]
         return [cls(*pairs[i % len(pairs)]) for i in range(n)]
+
+    @classmethod
+    def test_goals(cls, per_skill: int) -> list[Any]:
+        """The first ``per_skill`` goals of every test skill (Meta-World's protocol: all 50)."""
+        skills = range(cls.train_skills, len(cls.choices["skill"]))
+        return [cls(s, g) for s in skills for g in range(min(per_skill, GOALS_PER_SPLIT))]
 
 
 @dataclasses.dataclass(frozen=True)
