@@ -103,6 +103,22 @@ class Evaluation:
             if init != "oracle"
         }
 
+    def groups(self) -> list[str]:
+        """The tasks' groups (:attr:`~reptile_rl.envs.Task.group`) in first-seen order.
+
+        Empty unless the tasks fall into two or more groups.
+        """
+        groups = list(dict.fromkeys(task.group for task in self.tasks if task.group is not None))
+        return groups if len(groups) > 1 else []
+
+    def group_summaries(self, group: str, metric: Metric = RETURN) -> dict[str, list[Summary]]:
+        """:meth:`summaries` over the tasks of one group only."""
+        chosen = [i for i, task in enumerate(self.tasks) if task.group == group]
+        per_init = self.curves.get(metric.name, {})
+        return _summarize_curves(
+            {init: [per_task[i] for i in chosen] for init, per_task in per_init.items()}
+        )
+
     def paired_differences(self) -> dict[str, list[Summary]]:
         """Meta minus each other adapted init, task by task, per update, with 95% CIs.
 

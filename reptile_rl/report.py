@@ -107,6 +107,13 @@ def to_json(evaluation: Evaluation, sources: dict[str, str]) -> dict[str, Any]:
         "inner": config.evaluation_inner().model_dump(),
         "sources": sources,
         **summaries,
+        "groups": {
+            group: {
+                metric.json_key: _summaries_json(evaluation.group_summaries(group, metric))
+                for metric in evaluation.measured()
+            }
+            for group in evaluation.groups()
+        },
         "normalized_scores": evaluation.normalized_scores(),
         "paired_differences": _summaries_json(evaluation.paired_differences()),
     }
@@ -163,6 +170,16 @@ def to_markdown(evaluation: Evaluation) -> str:
         lines += table("Normalised score (R - R_pretrained@0) / (R_oracle - R_pretrained@0):")
         for init, values in scores.items():
             lines.append(f"| {init} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    if evaluation.groups():
+        for metric in evaluation.measured():
+            lines += table(f"Per group of tasks (the family's): {metric.name} [95% CI]")
+            lines += rows(
+                {
+                    f"{init}, {group}": curve
+                    for group in evaluation.groups()
+                    for init, curve in evaluation.group_summaries(group, metric).items()
+                }
+            )
     differences = evaluation.paired_differences()
     if differences:
         lines += table(

@@ -256,3 +256,21 @@ def test_tasks_of_the_train_split_are_not_called_held_out():
     mixed = Evaluation(config, [*TEST_TASKS[:1], *train], {"return": returns}, 400)
     assert mixed.describe_tasks() == "2 tasks (1 of the train split, not held out)"
     assert "held-out" not in to_markdown(mixed).splitlines()[0]
+
+
+def test_tasks_in_groups_are_also_summarised_per_group():
+    from reptile_rl.envs import ML10Task
+
+    config = tiny_config("evaluation.updates=1")
+    tasks = [ML10Task(10, 0), ML10Task(10, 1), ML10Task(11, 0)]
+    returns = {"meta": [[1.0, 3.0], [3.0, 5.0], [10.0, 20.0]]}
+    evaluation = Evaluation(config, tasks, {"return": returns}, 400)
+    assert evaluation.groups() == [ML10Task(10, 0).group, ML10Task(11, 0).group]
+    first, second = evaluation.groups()
+    assert [s.mean for s in evaluation.group_summaries(first)["meta"]] == [2.0, 4.0]
+    assert [s.n for s in evaluation.group_summaries(second)["meta"]] == [1, 1]
+    table = to_markdown(evaluation)
+    assert f"| meta, {first} | 2.00 [" in table and f"| meta, {second} | 10.00 (n=1) |" in table
+    # One group, or tasks without groups: no per-group tables.
+    single = Evaluation(config, tasks[:2], {"return": {"meta": returns["meta"][:2]}}, 400)
+    assert single.groups() == [] and "Per group" not in to_markdown(single)

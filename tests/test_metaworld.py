@@ -263,6 +263,7 @@ def test_ml10_skills_and_goals_are_meta_worlds():
     env = gym.make(envs.ML10, task=ML10Task(12, 3))
     base = env.unwrapped
     assert base.skill_name == skills[12] == "shelf-place-v3"
+    assert ML10Task(12, 3).group == "skill 12 (shelf-place-v3)"  # reports summarise per skill
     assert type(base._env) is benchmark.test_classes["shelf-place-v3"]
     goals = [task for task in benchmark.test_tasks if task.env_name == "shelf-place-v3"]
     expected = benchmark.test_classes["shelf-place-v3"]()

@@ -146,6 +146,11 @@ class Task:
         digest = hashlib.blake2b(self.to_json().encode(), digest_size=8).digest()
         return "test" if digest[-1] & 1 else "train"
 
+    @property
+    def group(self) -> str | None:
+        """The group reports summarise the task in too (an ML10 task's skill); ``None``: none."""
+        return None
+
     def in_split(self, split: Split) -> bool:
         """Whether the task belongs to ``split`` (non-disjoint families belong to both)."""
         return not self.disjoint_splits or self.split == split

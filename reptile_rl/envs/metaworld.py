@@ -120,6 +120,13 @@ class MLTask(Task):
         """Meta-World's own split: train skills and held-out test skills."""
         return "train" if self.skill < self.train_skills else "test"
 
+    @property
+    def group(self) -> str:
+        """The skill: reports give every metric per skill too (Meta-World reports per skill)."""
+        if metaworld is None:
+            return f"skill {self.skill}"
+        return f"skill {self.skill} ({_ml_skills(self.benchmark)[self.skill][0]})"
+
     @classmethod
     def split_list(cls, split: Split, n: int) -> list[Any]:
         """Every goal of every skill of ``split``, skill by skill in Meta-World's order."""
