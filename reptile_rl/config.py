@@ -650,7 +650,8 @@ episodes (``adaptation_episodes=10``)."""
 def _check_protocol(config: Config) -> None:
     """The protocol's family, and the settings Meta-World's protocol fixes."""
     protocol = config.evaluation.protocol
-    protocols = family_class(config.env.id).evaluation_protocols
+    # A user's family may implement the task-family API without TaskFamily's defaults.
+    protocols = getattr(family_class(config.env.id), "evaluation_protocols", ("toolkit",))
     if protocol not in protocols:
         raise ConfigError(
             f"evaluation.protocol: {protocol} is not a protocol of {config.env.id} (it has "
