@@ -287,7 +287,8 @@ class SACConfig(InnerBase):
     Theta is the actor, the two critics and the log entropy coefficient; the target critics
     start every task as copies of the critics and follow them by Polyak averaging (``tau``).
     SAC's actor computes its log standard deviation from the state, so ``policy.log_std_init``
-    and ``policy.ortho_init`` do not apply.
+    and ``policy.ortho_init`` do not apply; nor does ``max_grad_norm`` (SB3's SAC does not clip
+    gradients).
     """
 
     algorithm: Literal["sac"] = Field("sac", description=_ALGORITHM_HELP)
