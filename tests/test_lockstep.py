@@ -61,7 +61,7 @@ def test_one_job_alone_gives_the_sb3_engines_bits(overrides: list[str]) -> None:
 def test_a_jobs_result_does_not_depend_on_its_group() -> None:
     config = tiny_config(LOCKSTEP)
     thetas = [initial(config, seed=s) for s in (1, 2, 3)]
-    group = jobs(3, measure_final=True, keep_last_step=True)
+    group = jobs(3, measure_final=True, keep_last_step=True, measure_mean_action=True)
     alone = [make_learner(config).adapt(t, job) for t, job in zip(thetas, group, strict=True)]
     learner = make_learner(config)
     assert isinstance(learner, LockstepLearner)

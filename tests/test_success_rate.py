@@ -23,6 +23,7 @@ from reptile_rl.cli import main
 from reptile_rl.envs import Task, TaskFamily
 from reptile_rl.learners import AdaptJob, OnPolicyLearner, initial_parameters
 from reptile_rl.learners.sb3_hooks import EpisodeReturns, EpisodeSuccesses
+from reptile_rl.metrics import METRICS
 from reptile_rl.policies import PolicyFile, save_policy
 from reptile_rl.stats import summarize
 
@@ -297,3 +298,24 @@ def test_adapt_reports_success_rates(tmp_path, monkeypatch, capsys):
             f"{float(row['success_rate']):.2f}",
             f"{float(row['mean_action_success_rate']):.2f}",
         ]
+
+
+def test_the_lockstep_engine_measures_every_metric_as_the_sb3_engine_does():
+    # The default engine measures the mean-action episodes of all its jobs together.
+    from reptile_rl.evaluation import evaluate
+    from reptile_rl.parallel import SerialBackend
+
+    curves = {}
+    for engine in ("lockstep", "sb3"):
+        config = tiny_config(
+            f"env.id={ENV_ID}",
+            "policy.log_std_init=0.0",
+            f"inner.engine={engine}",
+            "evaluation.tasks=3",
+            "evaluation.updates=1",
+            "evaluation.episodes=4",
+        )
+        policy = PolicyFile(initial_parameters(config, 0), config, "meta")
+        curves[engine] = evaluate(config, {"meta": policy}, SerialBackend()).curves
+    assert curves["lockstep"] == curves["sb3"]
+    assert set(curves["sb3"]) == {m.name for m in METRICS}  # success measured, both ways

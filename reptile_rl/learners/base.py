@@ -127,9 +127,13 @@ class RolloutRequest:
     Attributes:
         learning_rate: Roll out, then run the training phase at this rate; ``None``: roll out
             until every sub-env has completed an episode, without training (a measurement).
+        mean_action_seed: Instead, the mean-action measurement: one episode per env acting on
+            the policy's mean action, on the mean-action envs seeded with this seed (SB3's
+            ``evaluate_policy``); ``None``: a rollout as above.
     """
 
     learning_rate: float | None
+    mean_action_seed: int | None = None
 
 
 Adaptation = Generator[RolloutRequest, Rollout, AdaptResult]

@@ -170,6 +170,87 @@ class _Rollout:
         self.job.advance(rollout)
 
 
+class _MeanAction:
+    """One job's part of a lockstep mean-action measurement: SB3's ``evaluate_policy``, stepped.
+
+    One episode per env on the job's mean-action envs, each sub-env's first episode scored as
+    ``evaluate_policy`` scores it.
+
+    Args:
+        job: The job, with the request this measurement answers.
+    """
+
+    def __init__(self, job: _Job):
+        assert job.request is not None and job.request.mean_action_seed is not None
+        self.job = job
+        self.policy = job.learner.model.policy
+        env = job.learner._mean_action_env
+        if env is None:
+            raise RuntimeError("no mean-action envs: adapt with measure_mean_action first")
+        self.env = env
+        env.seed(job.request.mean_action_seed)
+        self.observations = _array(env.reset())
+        self.scored = np.zeros(env.num_envs, dtype=bool)
+        self.returns: list[float] = []
+        self.successes = sb3_hooks.EpisodeSuccesses(env.num_envs)
+        self.running = True
+        self.error: Exception | None = None
+
+    def step(self, actions: np.ndarray) -> None:
+        """One step of ``evaluate_policy``'s loop; an error ends this job's measurement only."""
+        try:
+            observations, _, dones, infos = self.env.step(actions)
+            for i in np.flatnonzero(~self.scored).tolist():
+                done, info = dones[i], infos[i]
+                self.successes({"i": i, "done": done, "info": info}, {})
+                if done and "episode" in info:  # the monitor's episode, as evaluate_policy reads
+                    self.returns.append(info["episode"]["r"])
+                    self.scored[i] = True
+            self.observations = _array(observations)
+            self.running = not self.scored.all()
+        except Exception as error:  # kept as the job's result
+            self.running, self.error = False, error
+
+    def finish(self) -> None:
+        """Hand the job its measurement: the mean return and success rate of those episodes."""
+        if self.error is not None:
+            self.job.fail(self.error)
+            return
+        rollout = Rollout(float(np.mean(self.returns)), 0, 0.0, {}, self.successes.success_rate())
+        self.job.advance(rollout)
+
+
+def _array(observations: Any) -> np.ndarray:
+    """A VecEnv's observations as the one array the stacked forward takes."""
+    if not isinstance(observations, np.ndarray):
+        raise TypeError("the lockstep engine needs array observations")
+    return observations
+
+
+def lockstep_mean_actions(jobs: Sequence[_Job]) -> None:
+    """Perform the mean-action measurements the jobs ask for, stepped together."""
+    members = []
+    for job in jobs:
+        try:
+            members.append(_MeanAction(job))
+        except Exception as error:  # one task's failure must not end the others
+            job.fail(error)
+    stacked = StackedPolicies([m.policy for m in members]) if members else None
+    while running := [m for m in members if m.running]:
+        assert stacked is not None
+        if len(running) < len(stacked.policies):
+            stacked = StackedPolicies([m.policy for m in running])
+        # SB3's predict: obs_as_tensor, the mode, numpy, and the clip to a Box (elementwise).
+        observations = torch.as_tensor(np.stack([m.observations for m in running]))
+        actions = stacked.modes(observations).numpy()
+        if isinstance(space := running[0].policy.action_space, gym.spaces.Box):
+            actions = np.clip(actions, space.low, space.high)
+        for index, member in enumerate(running):
+            member.step(actions[index])
+    for member in members:
+        member.finish()
+
+
 @contextlib.contextmanager
 def _numpy_stream(job: _Job) -> Iterator[None]:
     """Within: NumPy's global generator is the job's own stream (SB3 shuffles with it)."""
@@ -269,7 +350,11 @@ class LockstepLearner:
             member.numpy_state = np.random.get_state()
             group.append(member)
         while waiting := [member for member in group if member.request is not None]:
-            lockstep_rollouts(waiting)
+            measuring = [m for m in waiting if m.request and m.request.mean_action_seed is not None]
+            if measuring:
+                lockstep_mean_actions(measuring)
+            else:
+                lockstep_rollouts(waiting)
         return [member.result for member in group if member.result is not None]
 
     # -- the rest of the Learner protocol: the first learner's --------------------------------

@@ -273,6 +273,9 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
 
     def roll_out(self, request: RolloutRequest) -> Rollout:
         """One rollout as :meth:`adaptation` asks for it, on this learner's own envs."""
+        if request.mean_action_seed is not None:
+            mean_return, success = self._measure_mean_action(request.mean_action_seed)
+            return Rollout(mean_return, 0, 0.0, {}, success)
         recorder, training = self.prepare(request)
         return self._rollout(recorder, self.rollout_size, training)
 
@@ -308,9 +311,9 @@ class OnPolicyLearner(SB3Learner[OnPolicyAlgorithm]):
         mean_action_successes: list[float | None] = []
         for k in range(job.updates + 1):
             if job.measure_mean_action:
-                mean_return, mean_success = self._measure_mean_action(job.seed)
-                mean_action.append(mean_return)
-                mean_action_successes.append(mean_success)
+                measured = yield RolloutRequest(None, mean_action_seed=job.seed)
+                mean_action.append(measured.mean_return)
+                mean_action_successes.append(measured.success_rate)
             if k == job.updates:
                 break
             if job.keep_last_step and k == job.updates - 1:

@@ -130,6 +130,29 @@ class StackedPolicies:
         return _run(self._actor, features), _run(self._critic, features)
 
     @torch.no_grad()
+    def modes(self, observations: torch.Tensor) -> torch.Tensor:
+        """Each job's deterministic action (SB3's ``predict(deterministic=True)`` before clipping).
+
+        The Gaussian's mean, or the categorical's most probable action (per job, through SB3's
+        own ``mode``).
+
+        Args:
+            observations: Shape ``(jobs, n_envs, *observation_shape)``.
+        """
+        features = torch.stack(
+            [_features(p, o) for p, o in zip(self.policies, observations, strict=True)]
+        )
+        outputs = _run(self._actor, features)
+        if self._log_std is not None:
+            return outputs
+        return torch.stack(
+            [
+                CategoricalDistribution(logits.shape[-1]).proba_distribution(logits).mode()
+                for logits in outputs
+            ]
+        )
+
+    @torch.no_grad()
     def act(
         self, observations: torch.Tensor, generators: Sequence[torch.Generator]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
