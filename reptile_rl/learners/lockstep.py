@@ -6,7 +6,9 @@ SB3 model, rollout buffer and envs) and advances their adaptations side by side
 rollouts, the rollouts run in lockstep: at every step one batched forward evaluates every job's
 policy (:class:`~.stacked.StackedPolicies`), each job draws its actions from a generator of its
 own and steps its own envs, and the transitions go into each job's SB3 rollout buffer; then
-each job's training phase is SB3's own ``train()``.
+each job's training phase is SB3's own ``train()``. Mean-action measurements run together the
+same way: one batched forward of the policies' modes per step, each job's episodes scored as
+SB3's ``evaluate_policy`` scores them.
 
 A job's result never depends on which other jobs share its worker: the batched forward gives
 each job its own policy's bits, its actions come from a generator seeded by the job's seed
