@@ -24,9 +24,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -229,14 +229,31 @@ def _array(observations: Any) -> np.ndarray:
     return observations
 
 
-def lockstep_mean_actions(jobs: Sequence[_Job]) -> None:
-    """Perform the mean-action measurements the jobs ask for, stepped together."""
-    members = []
+PartT = TypeVar("PartT")
+
+
+def _start_each(jobs: Sequence[_Job], start: Callable[[_Job], PartT]) -> list[PartT]:
+    """Each job's part of a lockstep step loop; a job whose start raises fails alone."""
+    parts = []
     for job in jobs:
         try:
-            members.append(_MeanAction(job))
+            parts.append(start(job))
         except Exception as error:  # one task's failure must not end the others
             job.fail(error)
+    return parts
+
+
+def _clipped(actions: np.ndarray, space: gym.Space[Any]) -> np.ndarray:
+    """SB3's clip of drawn actions to a Box action space (elementwise: once for all jobs)."""
+    if isinstance(space, gym.spaces.Box):
+        clipped: np.ndarray = np.clip(actions, space.low, space.high)
+        return clipped
+    return actions
+
+
+def lockstep_mean_actions(jobs: Sequence[_Job]) -> None:
+    """Perform the mean-action measurements the jobs ask for, stepped together."""
+    members = _start_each(jobs, _MeanAction)
     stacked = StackedPolicies([m.policy for m in members]) if members else None
     while running := [m for m in members if m.running]:
         assert stacked is not None
@@ -244,9 +261,7 @@ def lockstep_mean_actions(jobs: Sequence[_Job]) -> None:
             stacked = StackedPolicies([m.policy for m in running])
         # SB3's predict: obs_as_tensor, the mode, numpy, and the clip to a Box (elementwise).
         observations = torch.as_tensor(np.stack([m.observations for m in running]))
-        actions = stacked.modes(observations).numpy()
-        if isinstance(space := running[0].policy.action_space, gym.spaces.Box):
-            actions = np.clip(actions, space.low, space.high)
+        actions = _clipped(stacked.modes(observations).numpy(), running[0].policy.action_space)
         for index, member in enumerate(running):
             member.step(actions[index])
     for member in members:
@@ -269,12 +284,7 @@ def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
     """Perform the rollouts the jobs ask for, stepped together, and hand each its rollout."""
     start = time.perf_counter()
     with sb3_hooks.unchecked_distributions():
-        rollouts = []
-        for job in jobs:
-            try:
-                rollouts.append(_Rollout(job))
-            except Exception as error:  # one task's failure must not end the others
-                job.fail(error)
+        rollouts = _start_each(jobs, _Rollout)
         stacked = StackedPolicies([r.model.policy for r in rollouts]) if rollouts else None
         while running := [r for r in rollouts if r.running]:
             assert stacked is not None
@@ -285,9 +295,7 @@ def lockstep_rollouts(jobs: Sequence[_Job]) -> None:
             generators = [r.job.actions for r in running]
             actions, values, log_probs = stacked.act(observations, generators)
             arrays = actions.numpy()
-            clipped = arrays
-            if isinstance(space := running[0].model.action_space, gym.spaces.Box):
-                clipped = np.clip(arrays, space.low, space.high)
+            clipped = _clipped(arrays, running[0].model.action_space)
             for index, rollout in enumerate(running):
                 rollout.step(arrays[index], clipped[index], (values[index], log_probs[index]))
         shared = (time.perf_counter() - start) / max(len(rollouts), 1)
